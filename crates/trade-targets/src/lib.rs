@@ -1,0 +1,1 @@
+//! Target densities for TRADE (see issue 4).

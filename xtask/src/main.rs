@@ -1,0 +1,2 @@
+//! xtask: developer and reproduction tasks (`cargo xtask --help`).
+fn main() {}
