@@ -1,2 +1,35 @@
-//! xtask: developer and reproduction tasks (`cargo xtask --help`).
-fn main() {}
+//! xtask: developer and reproduction tasks for trade-rs (`cargo xtask --help`).
+//!
+//! Contracts other tools rely on (issue texts): `target eval|sample`, `model sample|log-prob`,
+//! `reproduce [<experiment>…] [--profile quick|paper] …`.
+
+mod target;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "trade-rs tasks: reproduce experiments, evaluate targets, benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate targets or draw reference samples (.npy in, .npy out).
+    Target {
+        #[command(subcommand)]
+        command: target::TargetCommand,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Target { command } => target::run(command),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
