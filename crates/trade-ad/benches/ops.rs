@@ -1,1 +1,3 @@
+//! Criterion benchmarks of trade-ad (filled in below).
+
 fn main() {}

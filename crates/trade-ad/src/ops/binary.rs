@@ -1,0 +1,166 @@
+//! Elementwise binary ops with 2-D broadcasting (a dimension of 1 stretches to the other's).
+
+use crate::op::{Binary, Op};
+use crate::{Float, Tape, Var};
+use ndarray::{Array2, ArrayView2, Axis, Zip};
+
+/// Broadcast shape of two operands, or a panic naming the op and both shapes.
+pub(crate) fn broadcast_shape(op: &str, a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    let dim = |x: usize, y: usize| {
+        if x == y || y == 1 {
+            Some(x)
+        } else if x == 1 {
+            Some(y)
+        } else {
+            None
+        }
+    };
+    match (dim(a.0, b.0), dim(a.1, b.1)) {
+        (Some(r), Some(c)) => (r, c),
+        _ => panic!("{op}: shapes {a:?} and {b:?} cannot be broadcast together"),
+    }
+}
+
+/// Sums a broadcast gradient back down to `shape`.
+pub(crate) fn reduce_to<F: Float>(g: Array2<F>, shape: (usize, usize)) -> Array2<F> {
+    let mut g = g;
+    if shape.0 == 1 && g.nrows() != 1 {
+        g = g.sum_axis(Axis(0)).insert_axis(Axis(0));
+    }
+    if shape.1 == 1 && g.ncols() != 1 {
+        g = g.sum_axis(Axis(1)).insert_axis(Axis(1));
+    }
+    g
+}
+
+fn name(op: Binary) -> &'static str {
+    match op {
+        Binary::Add => "add",
+        Binary::Sub => "sub",
+        Binary::Mul => "mul",
+        Binary::Div => "div",
+    }
+}
+
+pub(crate) fn forward<F: Float>(op: Binary, a: ArrayView2<F>, b: ArrayView2<F>) -> Array2<F> {
+    let shape = broadcast_shape(name(op), a.dim(), b.dim());
+    let (a, b) = (
+        a.broadcast(shape).expect("checked"),
+        b.broadcast(shape).expect("checked"),
+    );
+    let z = Zip::from(a).and(b);
+    match op {
+        Binary::Add => z.map_collect(|&a, &b| a + b),
+        Binary::Sub => z.map_collect(|&a, &b| a - b),
+        Binary::Mul => z.map_collect(|&a, &b| a * b),
+        Binary::Div => z.map_collect(|&a, &b| a / b),
+    }
+}
+
+/// Reverse rule; computes only the gradients asked for.
+pub(crate) fn vjp<F: Float>(
+    op: Binary,
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    y: ArrayView2<F>,
+    g: ArrayView2<F>,
+    need: (bool, bool),
+) -> (Option<Array2<F>>, Option<Array2<F>>) {
+    let shape = g.dim();
+    let ab = a.broadcast(shape).expect("recorded shape");
+    let bb = b.broadcast(shape).expect("recorded shape");
+    let ga = need.0.then(|| {
+        let full = match op {
+            Binary::Add | Binary::Sub => g.to_owned(),
+            Binary::Mul => Zip::from(&g).and(&bb).map_collect(|&g, &b| g * b),
+            Binary::Div => Zip::from(&g).and(&bb).map_collect(|&g, &b| g / b),
+        };
+        reduce_to(full, a.dim())
+    });
+    let gb = need.1.then(|| {
+        let full = match op {
+            Binary::Add => g.to_owned(),
+            Binary::Sub => g.mapv(|g| -g),
+            Binary::Mul => Zip::from(&g).and(&ab).map_collect(|&g, &a| g * a),
+            Binary::Div => Zip::from(&g)
+                .and(&y)
+                .and(&bb)
+                .map_collect(|&g, &y, &b| -g * y / b),
+        };
+        reduce_to(full, b.dim())
+    });
+    (ga, gb)
+}
+
+/// Tangent rule, recorded with tape ops. The result always has the output's shape.
+pub(crate) fn jvp<F: Float>(
+    tape: &mut Tape<F>,
+    op: Binary,
+    (a, b, y): (Var, Var, Var),
+    (da, db): (Option<Var>, Option<Var>),
+) -> Option<Var> {
+    let t = match (op, da, db) {
+        (_, None, None) => return None,
+        (Binary::Add, Some(da), Some(db)) => tape.add(da, db),
+        (Binary::Add, Some(d), None) | (Binary::Add, None, Some(d)) => d,
+        (Binary::Sub, Some(da), Some(db)) => tape.sub(da, db),
+        (Binary::Sub, Some(da), None) => da,
+        (Binary::Sub, None, Some(db)) => tape.neg(db),
+        (Binary::Mul, da, db) => {
+            let ta = da.map(|da| tape.mul(da, b));
+            let tb = db.map(|db| tape.mul(a, db));
+            sum_opt(tape, ta, tb)
+        }
+        (Binary::Div, da, db) => {
+            let ta = da.map(|da| tape.div(da, b));
+            let tb = db.map(|db| {
+                let ydb = tape.mul(y, db);
+                let q = tape.div(ydb, b);
+                tape.neg(q)
+            });
+            sum_opt(tape, ta, tb)
+        }
+    };
+    let shape = tape.shape(y);
+    Some(if tape.shape(t) == shape {
+        t
+    } else {
+        tape.broadcast(t, shape)
+    })
+}
+
+pub(crate) fn sum_opt<F: Float>(tape: &mut Tape<F>, a: Option<Var>, b: Option<Var>) -> Var {
+    match (a, b) {
+        (Some(a), Some(b)) => tape.add(a, b),
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => unreachable!("sum_opt of two zero tangents"),
+    }
+}
+
+impl<F: Float> Tape<F> {
+    fn binary(&mut self, op: Binary, a: Var, b: Var) -> Var {
+        let value = forward(op, self.value(a), self.value(b));
+        self.record(Op::Binary(op, a, b), value)
+    }
+
+    /// a + b (broadcasting).
+    pub fn add(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Add, a, b)
+    }
+
+    /// a − b (broadcasting).
+    pub fn sub(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Sub, a, b)
+    }
+
+    /// a ⊙ b (broadcasting).
+    pub fn mul(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Mul, a, b)
+    }
+
+    /// a ⊘ b (broadcasting).
+    pub fn div(&mut self, a: Var, b: Var) -> Var {
+        self.binary(Binary::Div, a, b)
+    }
+}

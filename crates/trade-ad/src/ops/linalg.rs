@@ -1,0 +1,82 @@
+//! Matrix product with optional transposes: y = op(A)·op(B).
+
+use crate::op::Op;
+use crate::ops::binary::sum_opt;
+use crate::{Float, Tape, Var};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+
+fn op_view<F>(a: ArrayView2<'_, F>, t: bool) -> ArrayView2<'_, F> {
+    if t { a.reversed_axes() } else { a }
+}
+
+pub(crate) fn forward<F: Float>(
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    ta: bool,
+    tb: bool,
+) -> Array2<F> {
+    let (a, b) = (op_view(a, ta), op_view(b, tb));
+    assert!(
+        a.ncols() == b.nrows(),
+        "matmul: shapes {:?} and {:?} are incompatible (after transposes ta={ta}, tb={tb})",
+        a.dim(),
+        b.dim()
+    );
+    let mut y = Array2::zeros((a.nrows(), b.ncols()));
+    general_mat_mul(F::one(), &a, &b, F::zero(), &mut y);
+    y
+}
+
+/// Reverse rule: `∂op(A) = G op(B)ᵀ`, `∂op(B) = op(A)ᵀ G`, transposed back as needed.
+pub(crate) fn vjp<F: Float>(
+    (a, b): (ArrayView2<F>, ArrayView2<F>),
+    (ta, tb): (bool, bool),
+    g: ArrayView2<F>,
+    need: (bool, bool),
+) -> (Option<Array2<F>>, Option<Array2<F>>) {
+    let ga = need.0.then(|| {
+        // d op(A) = G · op(B)ᵀ; if ta, dA = (G op(B)ᵀ)ᵀ = op(B) Gᵀ.
+        if ta {
+            forward(b, g, tb, true)
+        } else {
+            forward(g, b, false, !tb)
+        }
+    });
+    let gb = need.1.then(|| {
+        // d op(B) = op(A)ᵀ G; if tb, dB = Gᵀ op(A).
+        if tb {
+            forward(g, a, true, ta)
+        } else {
+            forward(a, g, !ta, false)
+        }
+    });
+    (ga, gb)
+}
+
+pub(crate) fn jvp<F: Float>(
+    tape: &mut Tape<F>,
+    (a, b): (Var, Var),
+    (ta, tb): (bool, bool),
+    (da, db): (Option<Var>, Option<Var>),
+) -> Option<Var> {
+    if da.is_none() && db.is_none() {
+        return None;
+    }
+    let x = da.map(|da| tape.matmul_t(da, b, ta, tb));
+    let y = db.map(|db| tape.matmul_t(a, db, ta, tb));
+    Some(sum_opt(tape, x, y))
+}
+
+impl<F: Float> Tape<F> {
+    /// A·B.
+    pub fn matmul(&mut self, a: Var, b: Var) -> Var {
+        self.matmul_t(a, b, false, false)
+    }
+
+    /// op(A)·op(B), where op transposes when the flag is set.
+    pub fn matmul_t(&mut self, a: Var, b: Var, ta: bool, tb: bool) -> Var {
+        let value = forward(self.value(a), self.value(b), ta, tb);
+        self.record(Op::MatMul { a, b, ta, tb }, value)
+    }
+}
