@@ -104,6 +104,11 @@ impl<F: Float> Tape<F> {
         self.nodes.len()
     }
 
+    /// Number of nodes the tape can hold without reallocating.
+    pub fn capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// True when no node has been recorded.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
