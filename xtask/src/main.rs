@@ -3,6 +3,7 @@
 //! Contracts other tools rely on (issue texts): `target eval|sample`, `model sample|log-prob`,
 //! `reproduce [<experiment>…] [--profile quick|paper] …`.
 
+mod reproduce;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Reproduce the paper's experiments (default: every quick profile).
+    Reproduce(reproduce::ReproduceArgs),
     /// Evaluate targets or draw reference samples (.npy in, .npy out).
     Target {
         #[command(subcommand)]
@@ -26,6 +29,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Reproduce(args) => reproduce::run(args),
         Command::Target { command } => target::run(command),
     };
     if let Err(err) = result {
