@@ -9,7 +9,10 @@ mod target;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "xtask", about = "trade-rs tasks: reproduce experiments, evaluate targets, benchmarks")]
+#[command(
+    name = "xtask",
+    about = "trade-rs tasks: reproduce experiments, evaluate targets, benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

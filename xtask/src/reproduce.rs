@@ -10,11 +10,22 @@ use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::PathBuf;
 use std::time::Instant;
-use trade_ad::{Activation, Adam, AdamConfig, LastLayer, Mlp, OneCycle, ParamStore, Schedule, Tape, Var, clip_grad_norm};
+use trade_ad::{
+    Activation, Adam, AdamConfig, LastLayer, Mlp, OneCycle, ParamStore, Schedule, Tape, Var,
+    clip_grad_norm,
+};
 
 /// Experiments known to the command; the paper's arrive with issues 7 and 8.
 const EXPERIMENTS: &[&str] = &["smoke"];
-const PLANNED: &[&str] = &["multi-well", "gmm", "two-moons", "double-well", "flows-for-flows", "phi4", "alanine-dipeptide"];
+const PLANNED: &[&str] = &[
+    "multi-well",
+    "gmm",
+    "two-moons",
+    "double-well",
+    "flows-for-flows",
+    "phi4",
+    "alanine-dipeptide",
+];
 
 /// Run profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -56,16 +67,33 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
         if n == 0 {
             bail!("--threads = 0 is out of range: allowed ≥ 1");
         }
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("setting --threads")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting --threads")?;
     }
-    let experiments: Vec<String> =
-        if args.experiments.is_empty() { EXPERIMENTS.iter().map(|s| s.to_string()).collect() } else { args.experiments.clone() };
+    let experiments: Vec<String> = if args.experiments.is_empty() {
+        EXPERIMENTS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.experiments.clone()
+    };
     for e in &experiments {
         if PLANNED.contains(&e.as_str()) {
-            bail!("experiment {e:?} is not implemented yet (issues 7–8); available: {}", EXPERIMENTS.join(", "));
+            bail!(
+                "experiment {e:?} is not implemented yet (issues 7–8); available: {}",
+                EXPERIMENTS.join(", ")
+            );
         }
         if !EXPERIMENTS.contains(&e.as_str()) {
-            bail!("unknown experiment {e:?}; allowed: {}", EXPERIMENTS.iter().chain(PLANNED).copied().collect::<Vec<_>>().join(", "));
+            bail!(
+                "unknown experiment {e:?}; allowed: {}",
+                EXPERIMENTS
+                    .iter()
+                    .chain(PLANNED)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     for e in &experiments {
@@ -107,7 +135,14 @@ fn smoke(args: &ReproduceArgs) -> anyhow::Result<()> {
     };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(args.seed);
     let mut store = ParamStore::new();
-    let mlp = Mlp::new(&mut store, "mlp", &[1, 32, 32, 2], Activation::Silu, LastLayer::Zero, &mut rng)?;
+    let mlp = Mlp::new(
+        &mut store,
+        "mlp",
+        &[1, 32, 32, 2],
+        Activation::Silu,
+        LastLayer::Zero,
+        &mut rng,
+    )?;
     let mut adam = Adam::new(AdamConfig::default())?;
     let schedule = Schedule::OneCycle(OneCycle::new(3e-3, steps));
     let (t_lo, t_hi) = (0.5f64, 2.0f64);
@@ -137,7 +172,9 @@ fn smoke(args: &ReproduceArgs) -> anyhow::Result<()> {
         let loss = tape.add(nll, trade);
         let mut grads = tape.backward(loss);
         if !tape.scalar(loss).is_finite() || !grads.all_finite() {
-            bar.println(format!("step {step}: non-finite loss or gradient, step skipped"));
+            bar.println(format!(
+                "step {step}: non-finite loss or gradient, step skipped"
+            ));
             continue;
         }
         clip_grad_norm(&mut grads, 10.0);
@@ -153,10 +190,16 @@ fn smoke(args: &ReproduceArgs) -> anyhow::Result<()> {
 /// importance sampling with log w = −U − log q.
 fn trade_target(xs: &Array2<f64>, log_q: ndarray::Array1<f64>, temp: f64) -> Array2<f64> {
     let du = xs.mapv(|x| -x * x / (2.0 * temp * temp));
-    let log_w: Vec<f64> = xs.column(0).iter().zip(&log_q).map(|(x, lq)| -x * x / (2.0 * temp) - lq).collect();
+    let log_w: Vec<f64> = xs
+        .column(0)
+        .iter()
+        .zip(&log_q)
+        .map(|(x, lq)| -x * x / (2.0 * temp) - lq)
+        .collect();
     let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let w: Vec<f64> = log_w.iter().map(|l| (l - m).exp()).collect();
-    let expectation = w.iter().zip(du.column(0)).map(|(w, d)| w * d).sum::<f64>() / w.iter().sum::<f64>();
+    let expectation =
+        w.iter().zip(du.column(0)).map(|(w, d)| w * d).sum::<f64>() / w.iter().sum::<f64>();
     du.mapv(|d| expectation - d)
 }
 
@@ -168,7 +211,12 @@ fn predict(store: &ParamStore, mlp: &Mlp, temp: f64) -> (f64, f64) {
     (v[[0, 0]], v[[0, 1]].exp())
 }
 
-fn report(args: &ReproduceArgs, store: &ParamStore, mlp: &Mlp, started: Instant) -> anyhow::Result<()> {
+fn report(
+    args: &ReproduceArgs,
+    store: &ParamStore,
+    mlp: &Mlp,
+    started: Instant,
+) -> anyhow::Result<()> {
     let dir = args.out.join("smoke");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut rows = Vec::new();
@@ -179,12 +227,22 @@ fn report(args: &ReproduceArgs, store: &ParamStore, mlp: &Mlp, started: Instant)
         let (mu, sigma) = predict(store, mlp, temp);
         let s_true = f64::sqrt(temp);
         let kl = (sigma / s_true).ln() + (temp + mu * mu) / (2.0 * sigma * sigma) - 0.5;
-        md.push_str(&format!("| {temp} | {mu:.4} | {sigma:.4} | {s_true:.4} | {kl:.2e} |\n"));
+        md.push_str(&format!(
+            "| {temp} | {mu:.4} | {sigma:.4} | {s_true:.4} | {kl:.2e} |\n"
+        ));
         rows.push(serde_json::json!({"method": "trade-continuous", "condition": temp, "metric": "kl", "value": kl, "std": 0.0, "n_runs": 1}));
     }
-    md.push_str(&format!("\nprofile {:?}, seed {}, wall time {:.1} s\n", args.profile, args.seed, started.elapsed().as_secs_f64()));
+    md.push_str(&format!(
+        "\nprofile {:?}, seed {}, wall time {:.1} s\n",
+        args.profile,
+        args.seed,
+        started.elapsed().as_secs_f64()
+    ));
     std::fs::write(dir.join("report.md"), &md)?;
-    std::fs::write(dir.join("metrics.json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(
+        dir.join("metrics.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
     println!("{md}");
     println!("written to {}", dir.display());
     Ok(())
