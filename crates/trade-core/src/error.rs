@@ -1,0 +1,75 @@
+//! The one error type of trade-core.
+
+use thiserror::Error;
+
+/// Errors of losses, training, metrics and checkpoints.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// A configuration value is outside its allowed range.
+    #[error("{field} = {value} is out of range: allowed {allowed}")]
+    OutOfRange {
+        /// Field name as written in the config.
+        field: &'static str,
+        /// Offending value, formatted.
+        value: String,
+        /// Allowed range.
+        allowed: &'static str,
+    },
+    /// Input arrays of the wrong size.
+    #[error("{what}: expected {expected}, got {got}")]
+    Dimension {
+        /// What was being checked.
+        what: &'static str,
+        /// Expected size.
+        expected: usize,
+        /// Actual size.
+        got: usize,
+    },
+    /// Importance weights are all zero or non-finite, so no estimate exists.
+    #[error(
+        "self-normalised importance sampling at c = {condition}: {n_valid} of {n} weights are usable"
+    )]
+    NoValidWeights {
+        /// Condition of the estimate.
+        condition: f64,
+        /// Finite, non-zero weights.
+        n_valid: usize,
+        /// All weights.
+        n: usize,
+    },
+    /// Too many non-finite steps in a row.
+    #[error(
+        "training diverged at step {step}: {consecutive} non-finite steps in a row (last: {what})"
+    )]
+    Diverged {
+        /// Step of the last failure.
+        step: usize,
+        /// Consecutive skipped steps.
+        consecutive: usize,
+        /// What was non-finite.
+        what: String,
+    },
+    /// A checkpoint cannot be written or read.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// File path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// From trade-ad (parameters, optimiser config).
+    #[error(transparent)]
+    Ad(#[from] trade_ad::AdError),
+}
+
+pub(crate) fn out_of_range(
+    field: &'static str,
+    value: impl ToString,
+    allowed: &'static str,
+) -> CoreError {
+    CoreError::OutOfRange {
+        field,
+        value: value.to_string(),
+        allowed,
+    }
+}
