@@ -24,6 +24,7 @@ mod observe;
 mod prior;
 mod residual;
 mod snis;
+mod train;
 mod weights;
 
 pub use error::CoreError;
@@ -34,6 +35,7 @@ pub use residual::Residual;
 pub use snis::{
     SnisEstimate, effective_sample_size, log_sum_exp, normalized_weights, plain_mean, snis_mean,
 };
+pub use train::{Objective, TrainConfig, TrainSummary, Trainer};
 pub use weights::{
     AdaptiveWeights, AnnealingWeight, LossWeight, clip_per_sample, clip_value, linear_ramp,
 };
