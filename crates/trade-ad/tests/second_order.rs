@@ -103,3 +103,22 @@ fn per_sample_tangent_is_per_row_derivative() {
     let g = t.tangent(s).unwrap();
     assert_eq!(t.value(g).to_owned(), array![[2.0], [4.0], [6.0]]);
 }
+
+/// The element seam: the same ops on an f32 tape (first and second order).
+#[test]
+fn f32_tape_runs_the_same_ops() {
+    let mut t: Tape<f32> = Tape::new();
+    let w = t.leaf(array![[0.5f32]]);
+    let c = t.condition(array![[2.0f32], [3.0]]);
+    let wc = t.mul(w, c);
+    let y = t.tanh(wc);
+    let g = t.tangent(y).unwrap(); // w (1 − tanh²(wc))
+    let l = t.sum(g, None);
+    let grads = t.backward(l);
+    let d = |c: f32| {
+        let th = (0.5 * c).tanh();
+        (1.0 - th * th) - 2.0 * 0.5 * c * th * (1.0 - th * th) // ∂/∂w [w (1 − tanh²(wc))]
+    };
+    let want = d(2.0) + d(3.0);
+    assert!((grads.wrt(w).unwrap()[[0, 0]] - want).abs() < 1e-5);
+}
