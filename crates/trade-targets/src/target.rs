@@ -39,6 +39,15 @@ pub trait Target: Send + Sync {
     /// ∂U/∂c at (x_i, c_i), one value per row.
     fn d_energy_dc(&self, x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64>;
 
+    /// `(U, ∇_x U)` in one pass; override when the two share work.
+    fn energy_and_grad(
+        &self,
+        x: ArrayView2<f64>,
+        c: ArrayView1<f64>,
+    ) -> (Array1<f64>, Array2<f64>) {
+        (self.energy(x, c), self.grad_x(x, c))
+    }
+
     /// Validates shapes, finiteness and the condition range; the one door for user input.
     fn check(&self, x: ArrayView2<f64>, c: ArrayView1<f64>) -> Result<(), TargetError> {
         check_input(self.dim(), &self.condition(), x, c)
@@ -53,10 +62,16 @@ pub fn check_input(
     c: ArrayView1<f64>,
 ) -> Result<(), TargetError> {
     if x.ncols() != dim {
-        return Err(TargetError::Dimension { expected: dim, got: x.ncols() });
+        return Err(TargetError::Dimension {
+            expected: dim,
+            got: x.ncols(),
+        });
     }
     if c.len() != 1 && c.len() != x.nrows() {
-        return Err(TargetError::ConditionCount { rows: x.nrows(), got: c.len() });
+        return Err(TargetError::ConditionCount {
+            rows: x.nrows(),
+            got: c.len(),
+        });
     }
     for &ci in c {
         if !(ci.is_finite() && spec.min <= ci && ci <= spec.max) {
@@ -77,5 +92,9 @@ pub fn check_input(
 
 /// Expands a length-1 condition view to `n` rows; returns a copy otherwise.
 pub fn broadcast_conditions(c: ArrayView1<f64>, n: usize) -> Array1<f64> {
-    if c.len() == 1 { Array1::from_elem(n, c[0]) } else { c.to_owned() }
+    if c.len() == 1 {
+        Array1::from_elem(n, c[0])
+    } else {
+        c.to_owned()
+    }
 }
