@@ -34,13 +34,14 @@ pub trait Objective: Sync {
     fn n_rows(&self, batch: &Self::Batch) -> usize;
 
     /// Records the loss contribution of `rows` (chunk losses must add up to the batch loss).
+    /// An error (e.g. a non-finite evaluation point) skips the step like a non-finite loss.
     fn record(
         &self,
         tape: &mut Tape,
         store: &ParamStore,
         batch: &Self::Batch,
         rows: Range<usize>,
-    ) -> (Var, Self::ChunkOut);
+    ) -> Result<(Var, Self::ChunkOut), CoreError>;
 
     /// Consumes the chunk outputs after a successful step (running losses, EMA tables).
     fn finish(&mut self, step: usize, batch: Self::Batch, outs: Vec<Self::ChunkOut>) {
@@ -224,10 +225,20 @@ impl Trainer {
             let n = objective.n_rows(&batch);
             let (loss, mut grads, outs) = {
                 let (obj, st, b) = (&*objective, &*store, &batch);
-                self.dp.run(n, |tape, rows| obj.record(tape, st, b, rows))
+                self.dp
+                    .run(n, |tape, rows| match obj.record(tape, st, b, rows) {
+                        Ok((v, out)) => (v, Ok(out)),
+                        Err(e) => (
+                            tape.constant(ndarray::Array2::from_elem((1, 1), f64::NAN)),
+                            Err(e),
+                        ),
+                    })
             };
             self.step += 1;
-            let what = if !loss.is_finite() {
+            let (outs, failed): (Vec<_>, Vec<_>) = outs.into_iter().partition(Result::is_ok);
+            let what = if let Some(Err(e)) = failed.into_iter().next() {
+                Some(e.to_string())
+            } else if !loss.is_finite() {
                 Some(format!("loss = {loss}"))
             } else if !grads.all_finite() {
                 Some("gradient".to_string())
@@ -254,7 +265,7 @@ impl Trainer {
                 clip_grad_norm(&mut grads, self.config.grad_clip);
                 let (lr, beta1) = self.config.schedule.at(step);
                 self.adam.step(store, &grads, lr, beta1);
-                objective.finish(step, batch, outs);
+                objective.finish(step, batch, outs.into_iter().flatten().collect());
                 last_loss = loss;
                 observer.on_event(&Event::Step {
                     step,

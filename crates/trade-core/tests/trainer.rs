@@ -97,7 +97,13 @@ impl Objective for GaussTrade {
         b.x0.nrows()
     }
 
-    fn record(&self, t: &mut Tape, store: &ParamStore, b: &Batch, rows: Range<usize>) -> (Var, ()) {
+    fn record(
+        &self,
+        t: &mut Tape,
+        store: &ParamStore,
+        b: &Batch,
+        rows: Range<usize>,
+    ) -> Result<(Var, ()), CoreError> {
         let n = b.x0.nrows() as f64;
         let sl = |a: &Array2<f64>| a.slice(ndarray::s![rows.clone(), ..]).to_owned();
         let m = rows.len();
@@ -119,7 +125,7 @@ impl Objective for GaussTrade {
         if b.poison {
             loss = t.scale(loss, f64::NAN);
         }
-        (loss, ())
+        Ok((loss, ()))
     }
 }
 
