@@ -1,0 +1,236 @@
+//! Conditioner networks (`flows.md` §1): MLP and residual MLP with explicit initialisation;
+//! the last layer starts at zero by default, so a coupling starts as the identity.
+
+use crate::FlowError;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use trade_ad::{Activation, Init, Linear, ParamStore, Tape, Var};
+
+/// How weights and biases start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InitScheme {
+    /// Loop A: PyTorch default U(±1/√fan_in) for weights and hidden biases; last bias 0.
+    #[default]
+    Torch,
+    /// Loop B: Xavier-normal weights, zero biases.
+    Xavier,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A conditioner network, as data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConditionerConfig {
+    /// Linear → act → … → Linear with the given hidden widths.
+    Mlp {
+        /// Hidden widths, e.g. `[256, 256]`.
+        hidden: Vec<usize>,
+        /// Nonlinearity between layers (SiLU by default).
+        #[serde(default)]
+        activation: Activation,
+        /// Initialisation scheme.
+        #[serde(default)]
+        init: InitScheme,
+        /// Zero the last weight too (identity start). Default true.
+        #[serde(default = "default_true")]
+        zero_last: bool,
+    },
+    /// Linear(in → width) → `blocks` × [h ← h + Linear(act(Linear(h)))] → act → Linear(width → out).
+    ResNet {
+        /// Width of the residual stream.
+        width: usize,
+        /// Number of residual blocks (ala2 affine: 1).
+        blocks: usize,
+        /// Nonlinearity (SiLU by default).
+        #[serde(default)]
+        activation: Activation,
+        /// Initialisation scheme.
+        #[serde(default)]
+        init: InitScheme,
+        /// Zero the last layer (identity start). Default true.
+        #[serde(default = "default_true")]
+        zero_last: bool,
+    },
+}
+
+impl ConditionerConfig {
+    /// An MLP with SiLU, PyTorch init and a zero last layer.
+    pub fn mlp(hidden: &[usize]) -> Self {
+        ConditionerConfig::Mlp {
+            hidden: hidden.to_vec(),
+            activation: Activation::Silu,
+            init: InitScheme::Torch,
+            zero_last: true,
+        }
+    }
+
+    /// Checks widths; `field` names the config path in errors.
+    pub fn validate(&self, field: &str) -> Result<(), FlowError> {
+        match self {
+            ConditionerConfig::Mlp { hidden, .. } => {
+                if hidden.contains(&0) {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.hidden"),
+                        format!("{hidden:?}"),
+                        "every width ≥ 1",
+                    ));
+                }
+            }
+            ConditionerConfig::ResNet { width, .. } => {
+                if *width == 0 {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.width"),
+                        width,
+                        "≥ 1",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A built conditioner: its layers' parameter handles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conditioner {
+    /// Plain MLP.
+    Mlp {
+        /// Layers in order.
+        layers: Vec<Linear>,
+        /// Nonlinearity between layers.
+        activation: Activation,
+    },
+    /// Residual MLP.
+    ResNet {
+        /// in → width.
+        input: Linear,
+        /// Residual blocks (two layers each).
+        blocks: Vec<(Linear, Linear)>,
+        /// width → out.
+        output: Linear,
+        /// Nonlinearity.
+        activation: Activation,
+    },
+}
+
+fn linear<R: Rng + ?Sized>(
+    store: &mut ParamStore,
+    name: &str,
+    (n_in, n_out): (usize, usize),
+    (scheme, last, zero_last): (InitScheme, bool, bool),
+    rng: &mut R,
+) -> Result<Linear, FlowError> {
+    let (w_init, b_init) = match scheme {
+        InitScheme::Torch => {
+            let t = Init::TorchLinear { fan_in: n_in };
+            (t, if last { Init::Zeros } else { t })
+        }
+        InitScheme::Xavier => (Init::XavierNormal { gain: 1.0 }, Init::Zeros),
+    };
+    let w_init = if last && zero_last {
+        Init::Zeros
+    } else {
+        w_init
+    };
+    let weight = store.add(&format!("{name}.weight"), (n_in, n_out), w_init, rng)?;
+    let bias = store.add(&format!("{name}.bias"), (1, n_out), b_init, rng)?;
+    Ok(Linear { weight, bias })
+}
+
+impl Conditioner {
+    /// Registers the parameters under `name` for an `n_in → n_out` network.
+    pub fn build<R: Rng + ?Sized>(
+        config: &ConditionerConfig,
+        store: &mut ParamStore,
+        name: &str,
+        (n_in, n_out): (usize, usize),
+        rng: &mut R,
+    ) -> Result<Self, FlowError> {
+        match config {
+            ConditionerConfig::Mlp {
+                hidden,
+                activation,
+                init,
+                zero_last,
+            } => {
+                let mut widths = vec![n_in];
+                widths.extend_from_slice(hidden);
+                widths.push(n_out);
+                let n = widths.len() - 1;
+                let layers = (0..n)
+                    .map(|k| {
+                        let spec = (*init, k + 1 == n, *zero_last);
+                        let shape = (widths[k], widths[k + 1]);
+                        linear(store, &format!("{name}.{k}"), shape, spec, rng)
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Conditioner::Mlp {
+                    layers,
+                    activation: *activation,
+                })
+            }
+            ConditionerConfig::ResNet {
+                width,
+                blocks,
+                activation,
+                init,
+                zero_last,
+            } => {
+                let hidden = (*init, false, false);
+                let input = linear(store, &format!("{name}.in"), (n_in, *width), hidden, rng)?;
+                let blocks = (0..*blocks)
+                    .map(|b| {
+                        let shape = (*width, *width);
+                        let l1 = linear(store, &format!("{name}.res{b}.0"), shape, hidden, rng)?;
+                        let l2 = linear(store, &format!("{name}.res{b}.1"), shape, hidden, rng)?;
+                        Ok((l1, l2))
+                    })
+                    .collect::<Result<_, FlowError>>()?;
+                let last = (*init, true, *zero_last);
+                let output = linear(store, &format!("{name}.out"), (*width, n_out), last, rng)?;
+                Ok(Conditioner::ResNet {
+                    input,
+                    blocks,
+                    output,
+                    activation: *activation,
+                })
+            }
+        }
+    }
+
+    /// Records the network on a batch (n, in) → (n, out).
+    pub fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Var {
+        match self {
+            Conditioner::Mlp { layers, activation } => {
+                let mut h = x;
+                for (k, layer) in layers.iter().enumerate() {
+                    h = layer.forward(tape, store, h);
+                    if k + 1 < layers.len() {
+                        h = activation.apply(tape, h);
+                    }
+                }
+                h
+            }
+            Conditioner::ResNet {
+                input,
+                blocks,
+                output,
+                activation,
+            } => {
+                let mut h = input.forward(tape, store, x);
+                for (l1, l2) in blocks {
+                    let a = l1.forward(tape, store, h);
+                    let a = activation.apply(tape, a);
+                    let r = l2.forward(tape, store, a);
+                    h = tape.add(h, r);
+                }
+                let h = activation.apply(tape, h);
+                output.forward(tape, store, h)
+            }
+        }
+    }
+}

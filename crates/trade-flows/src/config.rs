@@ -1,0 +1,485 @@
+//! Flow configs as serde data (experiments are data): layers, conditioning, base, with
+//! `validate()` naming the field and its allowed range. [`Flow::build`](crate::Flow::build)
+//! turns a config into a flow.
+
+use crate::FlowError;
+use crate::base::Scaling;
+use crate::conditioner::{ConditionerConfig, InitScheme};
+use serde::{Deserialize, Serialize};
+use trade_ad::Activation;
+
+/// How c (and y) enter the coupling conditioners (`flows.md` §4, §11.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConditionInput {
+    /// No c-input (unconditional or temperature-steerable flows).
+    #[default]
+    None,
+    /// `log c` concatenated to the conditioner inputs.
+    LogC,
+    /// A learned embedding `e(c) = MLP(log c) + log c` (φ⁴): MLP 1 → hidden → 1, SiLU,
+    /// Xavier-normal with zero biases.
+    Embedding {
+        /// Hidden widths (φ⁴: [32, 32, 32]).
+        hidden: Vec<usize>,
+    },
+    /// Flows for Flows: context `h = c′ − c`, with the inverse rule for c′ < c.
+    Delta,
+    /// Flows for Flows: context `h = [c, c′]`, with the inverse rule for c′ < c.
+    Concat,
+}
+
+impl ConditionInput {
+    /// True for the Flows-for-Flows transport contexts (Delta, Concat).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, ConditionInput::Delta | ConditionInput::Concat)
+    }
+
+    /// Width of the c-part of the context (0, 1 or 2).
+    pub fn width(&self) -> usize {
+        match self {
+            ConditionInput::None => 0,
+            ConditionInput::Concat => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The condition a flow takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// How c enters the couplings; the base and the final conditional affine see raw c.
+    #[serde(default)]
+    pub input: ConditionInput,
+    /// Width of the extra condition y (0: none).
+    #[serde(default)]
+    pub y_dim: usize,
+}
+
+impl ConditionConfig {
+    /// Width of [`Context::coupling`](crate::Context::coupling).
+    pub fn coupling_width(&self) -> usize {
+        self.input.width() + self.y_dim
+    }
+
+    /// Width of [`Context::raw`](crate::Context::raw).
+    pub fn raw_width(&self) -> usize {
+        self.input.width() + self.y_dim
+    }
+}
+
+/// Which fixed permutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PermutationKind {
+    /// Uniformly random from the seeded RNG.
+    #[default]
+    Random,
+    /// d−1, …, 0.
+    Reverse,
+}
+
+fn default_clamp() -> f64 {
+    0.3
+}
+fn default_bound() -> f64 {
+    3.0
+}
+fn default_min_bin() -> f64 {
+    0.1
+}
+
+/// One entry of a flow's layer list, in data → latent order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerConfig {
+    /// GLOW affine coupling with soft clamp `clamp · tanh`.
+    AffineCoupling {
+        /// Conditioner network.
+        conditioner: ConditionerConfig,
+        /// Soft clamp (and initial value when learnable). Default 0.3.
+        #[serde(default = "default_clamp")]
+        clamp: f64,
+        /// Use the one learnable clamp scalar shared by all blocks.
+        #[serde(default)]
+        learnable_clamp: bool,
+    },
+    /// Volume-preserving GIN coupling.
+    GinCoupling {
+        /// Conditioner network.
+        conditioner: ConditionerConfig,
+        /// Soft clamp. Default 0.3.
+        #[serde(default = "default_clamp")]
+        clamp: f64,
+    },
+    /// Rational-quadratic spline coupling.
+    RqCoupling {
+        /// Conditioner network.
+        conditioner: ConditionerConfig,
+        /// Number of bins K (Loop A 8, Loop B 10).
+        bins: usize,
+        /// Initial domain [−bound, bound]. Default 3.
+        #[serde(default = "default_bound")]
+        bound: f64,
+        /// Minimum bin width and height. Default 0.1.
+        #[serde(default = "default_min_bin")]
+        min_bin: f64,
+    },
+    /// ActNorm with data-dependent initialisation.
+    ActNorm,
+    /// A fixed permutation.
+    Permutation {
+        /// Random (default) or reverse.
+        #[serde(default)]
+        kind: PermutationKind,
+    },
+    /// A fixed random orthogonal mixing matrix.
+    Orthogonal,
+    /// The final conditional affine on raw `[c, y]`.
+    ConditionalAffine {
+        /// Conditioner network (`[c, y] → 2d`).
+        conditioner: ConditionerConfig,
+    },
+    /// `count` copies of `layers` (fresh parameters each).
+    Repeat {
+        /// Number of copies.
+        count: usize,
+        /// The block.
+        layers: Vec<LayerConfig>,
+    },
+}
+
+/// The base distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BaseConfig {
+    /// Isotropic Gaussian N(0, v(c)·I).
+    Gaussian {
+        /// Standard, temperature (v = c) or precision (v = 1/c).
+        scaling: Scaling,
+    },
+    /// A frozen flow (Flows for Flows). Its parameters live under `base.` in the same store
+    /// and are frozen at build time; it is evaluated at c′ in transport mode.
+    Flow {
+        /// The base flow's config.
+        flow: Box<FlowConfig>,
+    },
+}
+
+/// A whole flow as data.
+///
+/// ```
+/// let json = r#"{
+///   "dim": 2,
+///   "condition": { "input": "log_c" },
+///   "layers": [
+///     { "type": "repeat", "count": 2, "layers": [
+///       { "type": "rq_coupling", "bins": 8, "conditioner": { "kind": "mlp", "hidden": [16] } },
+///       { "type": "permutation" } ] },
+///     { "type": "conditional_affine", "conditioner": { "kind": "mlp", "hidden": [16] } }
+///   ],
+///   "base": { "kind": "gaussian", "scaling": "temperature" }
+/// }"#;
+/// let config: trade_flows::FlowConfig = serde_json::from_str(json).unwrap();
+/// config.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    /// Data dimension.
+    pub dim: usize,
+    /// Augmentation dimensions appended to the data (the flow acts on dim + augmentation_dims).
+    #[serde(default)]
+    pub augmentation_dims: usize,
+    /// Conditioning.
+    #[serde(default)]
+    pub condition: ConditionConfig,
+    /// Layers in data → latent order.
+    pub layers: Vec<LayerConfig>,
+    /// Base distribution.
+    pub base: BaseConfig,
+    /// Seed of the initialisation RNG (weights, permutations).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn positive(field: String, v: f64) -> Result<(), FlowError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(FlowError::out_of_range(field, v, "> 0 and finite"))
+    }
+}
+
+impl LayerConfig {
+    fn validate(&self, field: &str, cond: &ConditionConfig, dim: usize) -> Result<(), FlowError> {
+        let coupling_dim = |dim: usize| {
+            if dim < 2 {
+                Err(FlowError::out_of_range(
+                    "dim",
+                    dim,
+                    "≥ 2 for coupling layers",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            LayerConfig::AffineCoupling {
+                conditioner, clamp, ..
+            }
+            | LayerConfig::GinCoupling { conditioner, clamp } => {
+                coupling_dim(dim)?;
+                positive(format!("{field}.clamp"), *clamp)?;
+                conditioner.validate(&format!("{field}.conditioner"))
+            }
+            LayerConfig::RqCoupling {
+                conditioner,
+                bins,
+                bound,
+                min_bin,
+            } => {
+                coupling_dim(dim)?;
+                if *bins < 2 {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.bins"),
+                        bins,
+                        "≥ 2",
+                    ));
+                }
+                positive(format!("{field}.bound"), *bound)?;
+                positive(format!("{field}.min_bin"), *min_bin)?;
+                if 2.0 * bound / *bins as f64 <= *min_bin {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.min_bin"),
+                        min_bin,
+                        "< 2·bound/bins (the initial bin width)",
+                    ));
+                }
+                conditioner.validate(&format!("{field}.conditioner"))
+            }
+            LayerConfig::ConditionalAffine { conditioner } => {
+                if cond.raw_width() == 0 {
+                    return Err(FlowError::out_of_range(
+                        "condition.input",
+                        "none (with y_dim = 0)",
+                        "a condition, for a conditional_affine layer",
+                    ));
+                }
+                conditioner.validate(&format!("{field}.conditioner"))
+            }
+            LayerConfig::Repeat { count, layers } => {
+                if *count == 0 {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.count"),
+                        count,
+                        "≥ 1",
+                    ));
+                }
+                layers
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(k, l)| l.validate(&format!("{field}.layers[{k}]"), cond, dim))
+            }
+            LayerConfig::ActNorm | LayerConfig::Permutation { .. } | LayerConfig::Orthogonal => {
+                Ok(())
+            }
+        }
+    }
+}
+
+impl FlowConfig {
+    /// Dimension the flow acts on: data plus augmentation.
+    pub fn flow_dim(&self) -> usize {
+        self.dim + self.augmentation_dims
+    }
+
+    /// Checks every field; errors name the field path and the allowed range.
+    pub fn validate(&self) -> Result<(), FlowError> {
+        if self.dim == 0 {
+            return Err(FlowError::out_of_range("dim", self.dim, "≥ 1"));
+        }
+        if let ConditionInput::Embedding { hidden } = &self.condition.input {
+            if hidden.contains(&0) {
+                return Err(FlowError::out_of_range(
+                    "condition.input.embedding.hidden",
+                    format!("{hidden:?}"),
+                    "every width ≥ 1",
+                ));
+            }
+        }
+        for (k, layer) in self.layers.iter().enumerate() {
+            layer.validate(&format!("layers[{k}]"), &self.condition, self.flow_dim())?;
+        }
+        if let BaseConfig::Flow { flow } = &self.base {
+            flow.validate()?;
+            if flow.flow_dim() != self.flow_dim() {
+                return Err(FlowError::out_of_range(
+                    "base.flow.dim",
+                    flow.flow_dim(),
+                    "equal to this flow's dimension",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses and validates a JSON config.
+    pub fn from_json(json: &str) -> Result<Self, FlowError> {
+        let config: Self =
+            serde_json::from_str(json).map_err(|e| FlowError::File(format!("flow config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// The multi-well flow of `flows.md` §6: `blocks` × [RQ coupling K = 8 (MLP `hidden`,
+    /// SiLU) → random permutation] → conditional affine (raw T) → N(0, T·I); log T into the
+    /// couplings.
+    pub fn multi_well(dim: usize, blocks: usize, hidden: &[usize]) -> Self {
+        let conditioner = ConditionerConfig::mlp(hidden);
+        Self {
+            dim,
+            augmentation_dims: 0,
+            condition: ConditionConfig {
+                input: ConditionInput::LogC,
+                y_dim: 0,
+            },
+            layers: vec![
+                LayerConfig::Repeat {
+                    count: blocks,
+                    layers: vec![
+                        LayerConfig::RqCoupling {
+                            conditioner: conditioner.clone(),
+                            bins: 8,
+                            bound: 3.0,
+                            min_bin: 0.1,
+                        },
+                        LayerConfig::Permutation {
+                            kind: PermutationKind::Random,
+                        },
+                    ],
+                },
+                LayerConfig::ConditionalAffine { conditioner },
+            ],
+            base: BaseConfig::Gaussian {
+                scaling: Scaling::Temperature,
+            },
+            seed: 0,
+        }
+    }
+
+    /// A temperature-steerable (volume-preserving) flow (`flows.md` §10): `blocks` × [GIN
+    /// coupling 0.3·tanh (MLP `hidden`) → random permutation] → ActNorm → N(0, T·I); no
+    /// c-input; `augmentation_dims` extra dims.
+    pub fn temperature_steerable(
+        dim: usize,
+        augmentation_dims: usize,
+        blocks: usize,
+        hidden: &[usize],
+    ) -> Self {
+        Self {
+            dim,
+            augmentation_dims,
+            condition: ConditionConfig::default(),
+            layers: vec![
+                LayerConfig::Repeat {
+                    count: blocks,
+                    layers: vec![
+                        LayerConfig::GinCoupling {
+                            conditioner: ConditionerConfig::mlp(hidden),
+                            clamp: 0.3,
+                        },
+                        LayerConfig::Permutation {
+                            kind: PermutationKind::Random,
+                        },
+                    ],
+                },
+                LayerConfig::ActNorm,
+            ],
+            base: BaseConfig::Gaussian {
+                scaling: Scaling::Temperature,
+            },
+            seed: 0,
+        }
+    }
+
+    /// Loop B MLP conditioner: `hidden`, SiLU, Xavier-normal, last layer zero.
+    pub fn loop_b_conditioner(hidden: &[usize]) -> ConditionerConfig {
+        ConditionerConfig::Mlp {
+            hidden: hidden.to_vec(),
+            activation: Activation::Silu,
+            init: InitScheme::Xavier,
+            zero_last: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> String {
+        match FlowConfig::from_json(json) {
+            Ok(_) => panic!("accepted: {json}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn error_messages_name_field_and_range() {
+        let mk = |layer: &str| {
+            format!(
+                r#"{{"dim": 3, "layers": [{layer}], "base": {{"kind": "gaussian", "scaling": "standard"}}}}"#
+            )
+        };
+        let mlp = r#"{"kind": "mlp", "hidden": [8]}"#;
+        let cases = [
+            (
+                mk(&format!(
+                    r#"{{"type": "rq_coupling", "bins": 1, "conditioner": {mlp}}}"#
+                )),
+                "config field layers[0].bins = 1 is out of range: allowed ≥ 2",
+            ),
+            (
+                mk(&format!(
+                    r#"{{"type": "affine_coupling", "clamp": -0.3, "conditioner": {mlp}}}"#
+                )),
+                "config field layers[0].clamp = -0.3 is out of range: allowed > 0 and finite",
+            ),
+            (
+                mk(
+                    r#"{"type": "repeat", "count": 2, "layers": [{"type": "gin_coupling", "conditioner": {"kind": "mlp", "hidden": [0]}}]}"#,
+                ),
+                "config field layers[0].layers[0].conditioner.hidden = [0] is out of range: allowed every width ≥ 1",
+            ),
+            (
+                mk(&format!(
+                    r#"{{"type": "conditional_affine", "conditioner": {mlp}}}"#
+                )),
+                "config field condition.input = none (with y_dim = 0) is out of range: allowed a condition, for a conditional_affine layer",
+            ),
+        ];
+        for (json, expect) in cases {
+            assert_eq!(err(&json), expect);
+        }
+        assert!(err(r#"{"dim": 2, "layers": [], "base": {"kind": "gaussian", "scaling": "standard"}, "typo": 1}"#)
+            .contains("unknown field `typo`"));
+    }
+
+    #[test]
+    fn presets_validate_and_round_trip() {
+        for c in [
+            FlowConfig::multi_well(5, 15, &[256, 256]),
+            FlowConfig::temperature_steerable(5, 5, 25, &[256, 256]),
+        ] {
+            c.validate().unwrap();
+            assert_eq!(FlowConfig::from_json(&c.to_json()).unwrap(), c);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Flow layers, one per file; each implements [`Bijector`](crate::Bijector) with tape ops only.
+
+pub mod actnorm;
+pub mod affine_coupling;
+pub mod conditional_affine;
+pub mod coupling;
+pub mod gin;
+pub mod permutation;
+pub mod spline;
+
+pub use actnorm::ActNorm;
+pub use affine_coupling::{Affine, AffineCoupling, Clamp};
+pub use conditional_affine::ConditionalAffine;
+pub use coupling::{Coupling, CouplingTransform, split_len};
+pub use gin::{Gin, GinCoupling};
+pub use permutation::{Orthogonal, Permutation};
+pub use spline::{RqCoupling, RqSpline};
