@@ -49,6 +49,14 @@ pub enum TargetError {
         /// Allowed values.
         allowed: String,
     },
+    /// A numerical procedure (minimisation, constraint solving) did not succeed.
+    #[error("{procedure} failed: {reason}")]
+    Numerical {
+        /// The procedure (for example "L-BFGS minimisation", "SHAKE").
+        procedure: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// Two atoms (or particles) coincide, so the energy is singular.
     #[error("singular configuration at row {row}: {what}")]
     Singular {

@@ -20,6 +20,7 @@
 //! # Ok::<(), trade_targets::TargetError>(())
 //! ```
 
+pub mod alanine;
 pub mod double_well;
 mod error;
 pub mod gmm;

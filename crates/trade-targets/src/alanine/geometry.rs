@@ -9,11 +9,6 @@ pub(crate) fn sub(a: Vec3, b: Vec3) -> Vec3 {
 }
 
 #[inline]
-pub(crate) fn add(a: Vec3, b: Vec3) -> Vec3 {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-
-#[inline]
 pub(crate) fn scale(a: Vec3, s: f64) -> Vec3 {
     [a[0] * s, a[1] * s, a[2] * s]
 }
