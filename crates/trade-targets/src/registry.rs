@@ -4,6 +4,7 @@
 //! [`by_name`] and [`sampler_by_name`]. To add a target, add its name to [`TARGET_NAMES`] and an
 //! arm to both functions (the `alanine-dipeptide` arms go where marked).
 
+use crate::alanine::{AlanineDipeptide, MdSampler};
 use crate::phi4::Phi4;
 use crate::{
     DoubleWell, DoubleWellSampler, Gmm, GmmSampler, MultiWell, MultiWellSampler, Phi4Sampler,
@@ -11,7 +12,14 @@ use crate::{
 };
 
 /// Every name [`by_name`] knows.
-pub const TARGET_NAMES: &[&str] = &["multi-well", "double-well", "gmm", "two-moons", "phi4"];
+pub const TARGET_NAMES: &[&str] = &[
+    "multi-well",
+    "double-well",
+    "gmm",
+    "two-moons",
+    "phi4",
+    "alanine-dipeptide",
+];
 
 /// Optional parameters of a target; `None` means the spec default. Options a target does not
 /// take are rejected.
@@ -102,7 +110,12 @@ pub fn by_name(name: &str, options: &TargetOptions) -> Result<Box<dyn Target>, T
             )?))
         }
         "phi4" => Ok(Box::new(options.phi4()?)),
-        // "alanine-dipeptide" => ... (issue: alanine; module `alanine`).
+        // Condition in kelvin for the command line (dudc = ∂U/∂T in K⁻¹); TRADE code that wants
+        // τ = T/600 K uses `AlanineDipeptide::new()` directly.
+        "alanine-dipeptide" => {
+            options.only(name, &[])?;
+            Ok(Box::new(AlanineDipeptide::kelvin()))
+        }
         _ => Err(unknown(name)),
     }
 }
@@ -141,7 +154,9 @@ pub fn sampler_by_name(
             c,
         )?)),
         "phi4" => Ok(Box::new(Phi4Sampler::new(options.phi4()?, c)?)),
-        // "alanine-dipeptide" => ... (reference samples come from MD; see the alanine issue).
+        // BAOAB + SHAKE/RATTLE Langevin MD at c kelvin (2 fs, 1/ps, 100 ps equilibration,
+        // 1 ps spacing, 4 replicas from the minimised reference structure).
+        "alanine-dipeptide" => Ok(Box::new(MdSampler::at(c)?)),
         _ => Err(unknown(name)),
     }
 }

@@ -217,3 +217,13 @@ fn bad_input_gives_clear_errors() {
         Err(TargetError::NonFinite { row: 0, col: 7 })
     ));
 }
+
+#[test]
+fn registry_offers_the_kelvin_target_and_the_md_sampler() {
+    let opts = trade_targets::TargetOptions::default();
+    let t = trade_targets::by_name("alanine-dipeptide", &opts).expect("registered");
+    assert_eq!((t.dim(), t.condition().name), (66, "T"));
+    let s = trade_targets::sampler_by_name("alanine-dipeptide", &opts, 600.0).expect("MD sampler");
+    assert_eq!(s.dim(), 66);
+    assert!(trade_targets::sampler_by_name("alanine-dipeptide", &opts, -1.0).is_err());
+}
