@@ -3,6 +3,8 @@
 //! Contracts other tools rely on (issue texts): `target eval|sample`, `model sample|log-prob`,
 //! `reproduce [<experiment>…] [--profile quick|paper] …`.
 
+mod model;
+mod model_dir;
 mod reproduce;
 mod target;
 
@@ -22,6 +24,11 @@ struct Cli {
 enum Command {
     /// Reproduce the paper's experiments (default: every quick profile).
     Reproduce(reproduce::ReproduceArgs),
+    /// Sample from or evaluate a trained model (.npy in, .npy out).
+    Model {
+        #[command(subcommand)]
+        command: model::ModelCommand,
+    },
     /// Evaluate targets or draw reference samples (.npy in, .npy out).
     Target {
         #[command(subcommand)]
@@ -33,6 +40,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Model { command } => model::run(command),
         Command::Target { command } => target::run(command),
     };
     if let Err(err) = result {

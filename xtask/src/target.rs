@@ -191,21 +191,21 @@ impl OptionArgs {
     }
 }
 
-fn parse_f64(field: &str, s: &str, allowed: &str) -> Result<f64> {
+pub(crate) fn parse_f64(field: &str, s: &str, allowed: &str) -> Result<f64> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => bail!("{field} = {s:?}: allowed {allowed}"),
     }
 }
 
-fn parse_usize(field: &str, s: &str, allowed: &str) -> Result<usize> {
+pub(crate) fn parse_usize(field: &str, s: &str, allowed: &str) -> Result<usize> {
     s.trim()
         .parse::<usize>()
         .map_err(|_| anyhow!("{field} = {s:?}: allowed {allowed}"))
 }
 
 /// Writes `path.tmp`, fsyncs it, then renames it onto `path`.
-fn write_atomic<D: Dimension>(path: &Path, a: &Array<f64, D>) -> Result<()>
+pub(crate) fn write_atomic<D: Dimension>(path: &Path, a: &Array<f64, D>) -> Result<()>
 where
     f64: WritableElement,
 {

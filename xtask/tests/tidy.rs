@@ -1,4 +1,4 @@
-//! Tidy checks (rust-analyzer style): every source file says what it is on line one, and every
+//! Tidy checks (rust-analyzer style): every source file says what it is on line one (after inner attributes), and every
 //! crate folder has its paragraph in ARCHITECTURE.md.
 
 use std::path::{Path, PathBuf};
@@ -24,6 +24,13 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The first line that is not an inner attribute (`#![…]`) is a `//!` line.
+fn starts_with_module_doc(text: &str) -> bool {
+    text.lines()
+        .find(|l| !l.starts_with("#!["))
+        .is_some_and(|l| l.starts_with("//!"))
+}
+
 #[test]
 fn every_source_file_starts_with_a_module_doc() {
     let root = root();
@@ -34,11 +41,7 @@ fn every_source_file_starts_with_a_module_doc() {
     let missing: Vec<String> = files
         .iter()
         .filter(|p| !p.components().any(|c| c.as_os_str() == "target"))
-        .filter(|p| {
-            !std::fs::read_to_string(p)
-                .unwrap_or_default()
-                .starts_with("//!")
-        })
+        .filter(|p| !starts_with_module_doc(&std::fs::read_to_string(p).unwrap_or_default()))
         .map(|p| p.strip_prefix(&root).unwrap_or(p).display().to_string())
         .collect();
     assert!(

@@ -60,6 +60,12 @@ pub enum CoreError {
     /// From trade-ad (parameters, optimiser config).
     #[error(transparent)]
     Ad(#[from] trade_ad::AdError),
+    /// From trade-flows (model input, configs).
+    #[error(transparent)]
+    Flow(#[from] trade_flows::FlowError),
+    /// From trade-targets (energy input, conditions).
+    #[error(transparent)]
+    Target(#[from] trade_targets::TargetError),
 }
 
 pub(crate) fn out_of_range(

@@ -19,6 +19,7 @@
 pub mod checkpoint;
 mod error;
 mod grid;
+pub mod loss;
 pub mod metrics;
 mod observe;
 mod prior;
@@ -29,6 +30,7 @@ mod weights;
 
 pub use error::CoreError;
 pub use grid::{Causality, CausalityRule, ConditionGrid, ExpectationTable, decayed_epsilon};
+pub use loss::{Loss, LossBatch, StepCtx, WeightedObjective};
 pub use observe::{Event, Observer, Silent};
 pub use prior::ConditionPrior;
 pub use residual::Residual;

@@ -1,109 +1,17 @@
-//! `cargo xtask reproduce`: the paper's experiments (issues 7–8). Until they land, the default
-//! runs `smoke`: TRADE end to end on a 1-D Gaussian family p(x|T) = N(0, T), which exercises
-//! the exact second-order path of trade-ad (∂_T log q on the tape, then ∇_θ) in seconds.
+//! `smoke`: TRADE end to end on a 1-D Gaussian family p(x|T) = N(0, T) with an MLP density,
+//! trained at T = 1 only; exercises the exact second-order path of trade-ad in seconds.
 
-use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use super::{Profile, ReproduceArgs};
+use anyhow::Context;
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::path::PathBuf;
 use std::time::Instant;
 use trade_ad::{
     Activation, Adam, AdamConfig, LastLayer, Mlp, OneCycle, ParamStore, Schedule, Tape, Var,
     clip_grad_norm,
 };
-
-/// Experiments known to the command; the paper's arrive with issues 7 and 8.
-const EXPERIMENTS: &[&str] = &["smoke"];
-const PLANNED: &[&str] = &[
-    "multi-well",
-    "gmm",
-    "two-moons",
-    "double-well",
-    "flows-for-flows",
-    "phi4",
-    "alanine-dipeptide",
-];
-
-/// Run profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Profile {
-    /// Minutes on a laptop; still meaningful numbers.
-    Quick,
-    /// The spec's full protocol.
-    Paper,
-}
-
-/// Arguments of `cargo xtask reproduce`.
-#[derive(Args, Debug)]
-pub struct ReproduceArgs {
-    /// Experiments to run (default: every available one, quick profile).
-    experiments: Vec<String>,
-    /// quick (minutes) or paper (the spec's protocol).
-    #[arg(long, value_enum, default_value = "quick")]
-    profile: Profile,
-    /// Comma-separated method names (default: all of the experiment's).
-    #[arg(long, value_delimiter = ',')]
-    methods: Vec<String>,
-    /// Output directory.
-    #[arg(long, default_value = "target/reproduce")]
-    out: PathBuf,
-    /// Master seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Continue from the last checkpoints.
-    #[arg(long)]
-    resume: bool,
-}
-
-/// Runs the command.
-pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
-    if let Some(n) = args.threads {
-        if n == 0 {
-            bail!("--threads = 0 is out of range: allowed ≥ 1");
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("setting --threads")?;
-    }
-    let experiments: Vec<String> = if args.experiments.is_empty() {
-        EXPERIMENTS.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.experiments.clone()
-    };
-    for e in &experiments {
-        if PLANNED.contains(&e.as_str()) {
-            bail!(
-                "experiment {e:?} is not implemented yet (issues 7–8); available: {}",
-                EXPERIMENTS.join(", ")
-            );
-        }
-        if !EXPERIMENTS.contains(&e.as_str()) {
-            bail!(
-                "unknown experiment {e:?}; allowed: {}",
-                EXPERIMENTS
-                    .iter()
-                    .chain(PLANNED)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    for e in &experiments {
-        match e.as_str() {
-            "smoke" => smoke(&args)?,
-            _ => unreachable!("validated above"),
-        }
-    }
-    Ok(())
-}
 
 /// log q(x|T) for q = N(μ(T), σ(T)²), [μ, log σ] = MLP(log T); x constant, T a condition.
 fn log_q(t: &mut Tape, store: &ParamStore, mlp: &Mlp, x: Var, temp: Var) -> Var {
@@ -127,7 +35,8 @@ fn normal_column(n: usize, rng: &mut Xoshiro256PlusPlus) -> Array2<f64> {
     Array2::from_shape_simple_fn((n, 1), || StandardNormal.sample(rng))
 }
 
-fn smoke(args: &ReproduceArgs) -> anyhow::Result<()> {
+/// Trains and reports; returns the summary line.
+pub fn run(args: &ReproduceArgs) -> anyhow::Result<String> {
     let started = Instant::now();
     let (steps, batch) = match args.profile {
         Profile::Quick => (1500, 256),
@@ -216,7 +125,7 @@ fn report(
     store: &ParamStore,
     mlp: &Mlp,
     started: Instant,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let dir = args.out.join("smoke");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut rows = Vec::new();
@@ -245,5 +154,10 @@ fn report(
     )?;
     println!("{md}");
     println!("written to {}", dir.display());
-    Ok(())
+    Ok(format!(
+        "smoke: max KL(p‖q) over T ∈ [0.5, 2] = {:.1e}",
+        rows.iter()
+            .filter_map(|r| r["value"].as_f64())
+            .fold(0.0, f64::max)
+    ))
 }

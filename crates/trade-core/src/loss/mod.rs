@@ -1,0 +1,300 @@
+//! Losses on a model: one `Loss` trait, and `WeightedObjective`, which weights, clips and sums
+//! several losses into the trainer's `Objective` (`method.md` §3, §11.1).
+
+mod model;
+mod nll;
+mod reverse_kl;
+mod trade;
+
+pub use model::{EnergyOp, energy_on_tape, log_prob, sample};
+pub use nll::Nll;
+pub use reverse_kl::ReverseKl;
+pub use trade::{
+    EnergySource, NoiseMode, Proposal, ReferencePoints, TradeContinuous, TradeGrid, TradeGridConfig,
+};
+
+use crate::{AdaptiveWeights, CoreError, LossWeight, Objective, clip_per_sample};
+use ndarray::{Array1, Array2};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::ops::Range;
+use trade_ad::{ParamStore, Tape, Var};
+use trade_flows::Distribution;
+
+/// What a loss sees of the current step.
+pub struct StepCtx<'a> {
+    /// The model (a flow).
+    pub model: &'a dyn Distribution,
+    /// Its parameters.
+    pub store: &'a ParamStore,
+    /// Step index.
+    pub step: usize,
+    /// Total steps.
+    pub total: usize,
+}
+
+/// One loss's batch for a step: evaluation points, per-sample conditions and constant targets,
+/// all drawn or computed without gradients.
+#[derive(Debug, Clone, Default)]
+pub struct LossBatch {
+    /// Evaluation points (n, d) (empty for losses that sample on the tape).
+    pub x: Array2<f64>,
+    /// Condition per row (n, 1).
+    pub c: Array2<f64>,
+    /// Constant regression target per row (n, 1) (TRADE's t).
+    pub target: Option<Array2<f64>>,
+    /// Grid index per row (grid mode).
+    pub grid_index: Vec<usize>,
+    /// Seed for per-chunk randomness inside `per_sample` (`rng_for(seed, first row)`).
+    pub seed: u64,
+    /// Rows of the batch.
+    pub n: usize,
+}
+
+/// A training loss: per-sample values recorded on the tape.
+pub trait Loss: Send + Sync {
+    /// Name in reports (`nll`, `trade`, `reverse-kl`, …).
+    fn name(&self) -> &'static str;
+    /// Draws the step's batch (no gradients).
+    fn prepare(
+        &mut self,
+        ctx: &StepCtx<'_>,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<LossBatch, CoreError>;
+    /// Per-sample values (m, 1) for `rows` of the batch.
+    fn per_sample(
+        &self,
+        tape: &mut Tape,
+        ctx: &StepCtx<'_>,
+        batch: &LossBatch,
+        rows: Range<usize>,
+    ) -> Result<Var, CoreError>;
+    /// Sees the clipped per-sample values of a successful step (running statistics).
+    fn finish(&mut self, batch: &LossBatch, per_sample: &[f64]) {
+        let _ = (batch, per_sample);
+    }
+    /// Checkpointed state.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Restores [`Loss::state`].
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), CoreError> {
+        let _ = state;
+        Ok(())
+    }
+}
+
+/// Slices rows `r` of an (n, k) array.
+pub(crate) fn rows_of(a: &Array2<f64>, r: &Range<usize>) -> Array2<f64> {
+    a.slice(ndarray::s![r.clone(), ..]).to_owned()
+}
+
+/// A weighted sum of losses: `Σ_i λ_i(s) w_i mean_j clip(ℓ_ij)`, with the Loop A schedule,
+/// adaptive weights every `adaptive_every` steps, and per-sample clipping.
+pub struct WeightedObjective<'m> {
+    model: &'m dyn Distribution,
+    losses: Vec<(Box<dyn Loss + 'm>, LossWeight)>,
+    adaptive: AdaptiveWeights,
+    adaptive_every: usize,
+}
+
+/// A step's batches: `None` for losses whose weight is zero this step.
+pub struct ObjectiveBatch {
+    batches: Vec<Option<(LossBatch, f64)>>,
+    step: usize,
+    total: usize,
+}
+
+impl<'m> WeightedObjective<'m> {
+    /// Losses with their weight settings.
+    pub fn new(
+        model: &'m dyn Distribution,
+        losses: Vec<(Box<dyn Loss + 'm>, LossWeight)>,
+    ) -> Result<Self, CoreError> {
+        for (l, w) in &losses {
+            w.validate(l.name())?;
+        }
+        let cfg: Vec<LossWeight> = losses.iter().map(|(_, w)| *w).collect();
+        Ok(Self {
+            model,
+            adaptive: AdaptiveWeights::new(&cfg),
+            losses,
+            adaptive_every: 25,
+        })
+    }
+
+    /// The current adaptive multipliers.
+    pub fn adaptive_weights(&self) -> &[f64] {
+        &self.adaptive.weights
+    }
+
+    fn record_loss(
+        &self,
+        i: usize,
+        tape: &mut Tape,
+        ctx: &StepCtx<'_>,
+        batch: &LossBatch,
+        rows: Range<usize>,
+    ) -> Result<Option<(Var, Array1<f64>)>, CoreError> {
+        let r = rows.start.min(batch.n)..rows.end.min(batch.n);
+        if r.is_empty() {
+            return Ok(None);
+        }
+        let (loss, w) = (&self.losses[i].0, &self.losses[i].1);
+        let v = loss.per_sample(tape, ctx, batch, r)?;
+        let v = clip_per_sample(tape, v, w.clip, w.log_clip);
+        let values = tape.value(v).column(0).to_owned();
+        let s = tape.sum(v, None);
+        Ok(Some((tape.scale(s, 1.0 / batch.n as f64), values)))
+    }
+
+    /// Gradient norms of each active loss on the full batch (for adaptive weighting).
+    fn grad_norms(
+        &self,
+        ctx: &StepCtx<'_>,
+        batches: &[Option<(LossBatch, f64)>],
+    ) -> Result<Vec<Option<f64>>, CoreError> {
+        (0..self.losses.len())
+            .map(|i| {
+                let Some((b, _)) = &batches[i] else {
+                    return Ok(None);
+                };
+                let mut t = Tape::new();
+                let Some((v, _)) = self.record_loss(i, &mut t, ctx, b, 0..b.n)? else {
+                    return Ok(None);
+                };
+                Ok(Some(t.backward(v).global_norm()))
+            })
+            .collect()
+    }
+}
+
+impl Objective for WeightedObjective<'_> {
+    type Batch = ObjectiveBatch;
+    type ChunkOut = Vec<Option<Array1<f64>>>;
+
+    fn prepare(
+        &mut self,
+        store: &ParamStore,
+        step: usize,
+        total: usize,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<ObjectiveBatch, CoreError> {
+        let ctx = StepCtx {
+            model: self.model,
+            store,
+            step,
+            total,
+        };
+        let mut batches = Vec::with_capacity(self.losses.len());
+        for (i, (loss, w)) in self.losses.iter_mut().enumerate() {
+            let lambda = w.scheduled(step, total) * self.adaptive.weights[i];
+            batches.push(if lambda > 0.0 {
+                Some((loss.prepare(&ctx, rng)?, lambda))
+            } else {
+                None
+            });
+        }
+        let any_adaptive = self.losses.iter().any(|(_, w)| w.adaptive);
+        if any_adaptive && step % self.adaptive_every == 0 {
+            let norms = self.grad_norms(&ctx, &batches)?;
+            let active: Vec<Option<f64>> = norms
+                .iter()
+                .zip(&self.losses)
+                .map(|(g, (_, w))| g.filter(|_| w.is_active(step, total)))
+                .collect();
+            let cfg: Vec<LossWeight> = self.losses.iter().map(|(_, w)| *w).collect();
+            self.adaptive
+                .update(&cfg, &active, store.n_trainable_scalars());
+        }
+        Ok(ObjectiveBatch {
+            batches,
+            step,
+            total,
+        })
+    }
+
+    fn n_rows(&self, batch: &ObjectiveBatch) -> usize {
+        batch
+            .batches
+            .iter()
+            .flatten()
+            .map(|(b, _)| b.n)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn record(
+        &self,
+        tape: &mut Tape,
+        store: &ParamStore,
+        batch: &ObjectiveBatch,
+        rows: Range<usize>,
+    ) -> Result<(Var, Self::ChunkOut), CoreError> {
+        let ctx = StepCtx {
+            model: self.model,
+            store,
+            step: batch.step,
+            total: batch.total,
+        };
+        let mut total: Option<Var> = None;
+        let mut outs = Vec::with_capacity(self.losses.len());
+        for (i, b) in batch.batches.iter().enumerate() {
+            let Some((b, lambda)) = b else {
+                outs.push(None);
+                continue;
+            };
+            match self.record_loss(i, tape, &ctx, b, rows.clone())? {
+                Some((v, values)) => {
+                    let v = tape.scale(v, *lambda);
+                    total = Some(match total {
+                        Some(t) => tape.add(t, v),
+                        None => v,
+                    });
+                    outs.push(Some(values));
+                }
+                None => outs.push(None),
+            }
+        }
+        let total = total.unwrap_or_else(|| tape.constant(Array2::zeros((1, 1))));
+        Ok((total, outs))
+    }
+
+    fn finish(&mut self, _step: usize, batch: ObjectiveBatch, outs: Vec<Self::ChunkOut>) {
+        for (i, b) in batch.batches.iter().enumerate() {
+            let Some((b, _)) = b else { continue };
+            let values: Vec<f64> = outs
+                .iter()
+                .filter_map(|o| o[i].as_ref())
+                .flat_map(|v| v.iter().copied())
+                .collect();
+            self.losses[i].0.finish(b, &values);
+        }
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({
+            "adaptive": self.adaptive.weights,
+            "losses": self.losses.iter().map(|(l, _)| l.state()).collect::<Vec<_>>(),
+        })
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), CoreError> {
+        let bad = |what: &str| CoreError::Checkpoint {
+            path: "objective state".into(),
+            reason: what.into(),
+        };
+        let w: Vec<f64> =
+            serde_json::from_value(state["adaptive"].clone()).map_err(|e| bad(&e.to_string()))?;
+        if w.len() != self.losses.len() {
+            return Err(bad("adaptive weights do not match the losses"));
+        }
+        self.adaptive.weights = w;
+        let states = state["losses"]
+            .as_array()
+            .ok_or_else(|| bad("missing loss states"))?;
+        for ((l, _), s) in self.losses.iter_mut().zip(states) {
+            l.restore(s)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Gradient-free helpers around a model: draw samples with their log-density, evaluate
+//! log-densities, and put a `Target`'s energy on the tape (for reverse KL).
+
+use crate::CoreError;
+use ndarray::{Array1, Array2, ArrayView2};
+use rand::RngCore;
+use std::sync::Arc;
+use trade_ad::{CustomOp, ParamStore, Tape, Var};
+use trade_flows::{Condition, Distribution};
+use trade_targets::Target;
+
+/// Rows per scratch tape when evaluating large sample sets.
+const CHUNK: usize = 1024;
+
+/// `n` samples of `model(·|c)` (c constant, or per sample) and their log-densities, no gradient.
+pub fn sample(
+    model: &dyn Distribution,
+    store: &ParamStore,
+    n: usize,
+    c: f64,
+    rng: &mut dyn RngCore,
+) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
+    let mut xs = Array2::zeros((n, model.dim()));
+    let mut lq = Array1::zeros(n);
+    let mut start = 0;
+    while start < n {
+        let m = CHUNK.min(n - start);
+        let mut t: Tape = Tape::new();
+        let cv = t.constant(Array2::from_elem((m, 1), c));
+        let (x, l) = model.sample_with_log_prob(&mut t, store, m, &Condition::c(cv), rng)?;
+        xs.slice_mut(ndarray::s![start..start + m, ..])
+            .assign(&t.value(x));
+        lq.slice_mut(ndarray::s![start..start + m])
+            .assign(&t.value(l).column(0));
+        start += m;
+    }
+    Ok((xs, lq))
+}
+
+/// `log model(x_i | c_i)` for every row, no gradient; `c` is (n, 1).
+pub fn log_prob(
+    model: &dyn Distribution,
+    store: &ParamStore,
+    x: ArrayView2<f64>,
+    c: ArrayView2<f64>,
+) -> Result<Array1<f64>, CoreError> {
+    let n = x.nrows();
+    let mut out = Array1::zeros(n);
+    let mut start = 0;
+    while start < n {
+        let m = CHUNK.min(n - start);
+        let mut t: Tape = Tape::new();
+        let xv = t.constant(x.slice(ndarray::s![start..start + m, ..]).to_owned());
+        let cv = t.constant(c.slice(ndarray::s![start..start + m, ..]).to_owned());
+        let l = model.log_prob(&mut t, store, xv, &Condition::c(cv))?;
+        out.slice_mut(ndarray::s![start..start + m])
+            .assign(&t.value(l).column(0));
+        start += m;
+    }
+    Ok(out)
+}
+
+/// U(x; c) of a `Target` as a tape op (n, d) → (n, 1) with its hand-written gradient; c is a
+/// constant per row. No tangent rule: the reverse-KL loss never differentiates it in c.
+#[derive(Clone)]
+pub struct EnergyOp {
+    /// The target.
+    pub target: Arc<dyn Target>,
+    /// Condition per row.
+    pub c: Arc<Array1<f64>>,
+}
+
+impl CustomOp<f64> for EnergyOp {
+    fn name(&self) -> &str {
+        "target energy"
+    }
+    fn forward(&self, x: &[ArrayView2<f64>]) -> Array2<f64> {
+        self.target
+            .energy(x[0], self.c.view())
+            .insert_axis(ndarray::Axis(1))
+    }
+    fn vjp(
+        &self,
+        x: &[ArrayView2<f64>],
+        _y: ArrayView2<f64>,
+        g: ArrayView2<f64>,
+    ) -> Vec<Option<Array2<f64>>> {
+        let gx = self.target.grad_x(x[0], self.c.view());
+        // Rows with a zero upstream gradient (clipped, e.g. +∞ energy) stay 0, not 0·NaN.
+        let out = ndarray::Zip::from(&gx)
+            .and_broadcast(&g)
+            .map_collect(|&gx, &g| if g.abs() > 0.0 { gx * g } else { 0.0 });
+        vec![Some(out)]
+    }
+}
+
+/// Records U(x; c) on the tape.
+pub fn energy_on_tape(tape: &mut Tape, target: &Arc<dyn Target>, x: Var, c: &Array1<f64>) -> Var {
+    let op = EnergyOp {
+        target: Arc::clone(target),
+        c: Arc::new(c.clone()),
+    };
+    tape.custom(Arc::new(op), &[x])
+}

@@ -1,0 +1,89 @@
+//! Reverse KL: `U(x; c) + log q(x|c)` for reparameterised model samples (`method.md` §12).
+
+use super::{LossBatch, StepCtx, energy_on_tape};
+use crate::{ConditionPrior, CoreError, Loss};
+use ndarray::Array2;
+use rand::RngCore;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::ops::Range;
+use std::sync::Arc;
+use trade_ad::{Tape, Var, rng_for};
+use trade_flows::Condition;
+use trade_targets::Target;
+
+/// Reverse KL with c from the parameter prior, per sample or one per batch. Its expectation is
+/// KL(q‖p) − log Z(c).
+pub struct ReverseKl {
+    target: Arc<dyn Target>,
+    prior: ConditionPrior,
+    per_sample: bool,
+    batch: usize,
+}
+
+impl ReverseKl {
+    /// `batch` samples per step.
+    pub fn new(
+        target: Arc<dyn Target>,
+        prior: ConditionPrior,
+        per_sample: bool,
+        batch: usize,
+    ) -> Result<Self, CoreError> {
+        prior.validate()?;
+        if batch == 0 {
+            return Err(crate::error::out_of_range("reverse_kl.batch", batch, "≥ 1"));
+        }
+        Ok(Self {
+            target,
+            prior,
+            per_sample,
+            batch,
+        })
+    }
+}
+
+impl Loss for ReverseKl {
+    fn name(&self) -> &'static str {
+        "reverse-kl"
+    }
+
+    fn prepare(
+        &mut self,
+        ctx: &StepCtx<'_>,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<LossBatch, CoreError> {
+        let c = if self.per_sample {
+            Array2::from_shape_simple_fn((self.batch, 1), || {
+                self.prior.sample(ctx.step, ctx.total, rng)
+            })
+        } else {
+            Array2::from_elem((self.batch, 1), self.prior.sample(ctx.step, ctx.total, rng))
+        };
+        Ok(LossBatch {
+            n: self.batch,
+            c,
+            seed: rng.next_u64(),
+            ..LossBatch::default()
+        })
+    }
+
+    fn per_sample(
+        &self,
+        tape: &mut Tape,
+        ctx: &StepCtx<'_>,
+        b: &LossBatch,
+        rows: Range<usize>,
+    ) -> Result<Var, CoreError> {
+        let mut rng = rng_for(b.seed, rows.start as u64);
+        let c = b.c.slice(ndarray::s![rows.clone(), ..]).to_owned();
+        let cv = tape.constant(c.clone());
+        let (x, lq) = ctx.model.sample_with_log_prob(
+            tape,
+            ctx.store,
+            rows.len(),
+            &Condition::c(cv),
+            &mut rng,
+        )?;
+        let u = energy_on_tape(tape, &self.target, x, &c.column(0).to_owned());
+        Ok(tape.add(u, lq))
+    }
+}

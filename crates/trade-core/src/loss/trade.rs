@@ -1,0 +1,414 @@
+//! The TRADE loss (`method.md` §3–§9): match g = ∂_c log q(x|c), recorded as a tangent on the
+//! tape, to t = E_p[∂_c U] − ∂_c U(x; c), with E_p estimated by SNIS. Continuous mode (§8.2)
+//! and grid mode with causality weights (§7.1).
+
+use super::{LossBatch, StepCtx, model, rows_of};
+use crate::{
+    Causality, CausalityRule, ConditionGrid, ConditionPrior, CoreError, ExpectationTable, Loss,
+    Residual, snis_mean,
+};
+use ndarray::{Array1, Array2};
+use rand::{Rng, RngCore};
+use rand_distr::{Distribution as _, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::sync::Arc;
+use trade_ad::{ParamStore, Tape, Var, rng_for};
+use trade_flows::{Condition, Distribution};
+use trade_targets::Target;
+
+/// Where ∂_c U comes from.
+#[derive(Clone)]
+pub enum EnergySource {
+    /// The target's hand-written ∂U/∂c.
+    GroundTruth(Arc<dyn Target>),
+    /// Energy-free, temperature families (`method.md` §5.1): ∂_T U ≈ log q_θ(x|T)/T.
+    SelfTemperature,
+}
+
+/// Evaluation-point noise (`method.md` §9).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum NoiseMode {
+    /// No noise.
+    Raw,
+    /// `+ N(0, σ²)` per coordinate.
+    Gaussian(f64),
+}
+
+/// Reference samples of continuous mode (§8.2 step 2).
+#[derive(Clone)]
+pub enum ReferencePoints {
+    /// Fresh model samples at c0.
+    FlowSamples,
+    /// Rows drawn from a dataset at c0.
+    Dataset(Arc<Array2<f64>>),
+}
+
+/// Proposal density of the SNIS weights for reference samples (§6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Proposal {
+    /// −U(x; c0): treat the samples as exact draws at c0 (the reference implementation).
+    ReferenceEnergy,
+    /// log q_θ(x|c0): exact SNIS for model samples.
+    ModelDensity,
+}
+
+/// ∂_c U(x_i; c_i) per row, from the energy or from the model (self variant).
+fn du_dc(
+    energy: &EnergySource,
+    model: &dyn Distribution,
+    store: &ParamStore,
+    x: &Array2<f64>,
+    c: &Array2<f64>,
+) -> Result<Array1<f64>, CoreError> {
+    match energy {
+        EnergySource::GroundTruth(t) => Ok(t.d_energy_dc(x.view(), c.column(0))),
+        EnergySource::SelfTemperature => {
+            let lq = model::log_prob(model, store, x.view(), c.view())?;
+            Ok(&lq / &c.column(0))
+        }
+    }
+}
+
+fn add_noise(x: &mut Array2<f64>, noise: NoiseMode, rng: &mut dyn RngCore) {
+    if let NoiseMode::Gaussian(s) = noise {
+        x.mapv_inplace(|v| {
+            let z: f64 = StandardNormal.sample(rng);
+            v + s * z
+        });
+    }
+}
+
+/// The per-sample TRADE residual ℓ(g − t) on the tape, shared by both modes.
+fn residual_on_tape(
+    residual: Residual,
+    tape: &mut Tape,
+    ctx: &StepCtx<'_>,
+    b: &LossBatch,
+    rows: Range<usize>,
+) -> Result<Var, CoreError> {
+    let x = tape.constant(rows_of(&b.x, &rows));
+    let c = tape.condition(rows_of(&b.c, &rows));
+    let lq = ctx.model.log_prob(tape, ctx.store, x, &Condition::c(c))?;
+    let g = match tape.tangent(lq) {
+        Some(g) => g,
+        None => tape.constant(Array2::zeros((rows.len(), 1))),
+    };
+    let t = tape.constant(rows_of(
+        b.target.as_ref().expect("TRADE batches carry a target"),
+        &rows,
+    ));
+    let r = tape.sub(g, t);
+    Ok(residual.apply(tape, r))
+}
+
+/// Continuous-mode TRADE (Loop A, §8.2): one c per batch from the prior, SNIS from the batch.
+pub struct TradeContinuous {
+    /// Source of ∂_c U.
+    pub energy: EnergySource,
+    /// Parameter prior with its curriculum.
+    pub prior: ConditionPrior,
+    /// Boundary condition c0.
+    pub c0: f64,
+    /// Evaluation points per step.
+    pub batch: usize,
+    /// Reference samples.
+    pub reference: ReferencePoints,
+    /// SNIS proposal.
+    pub proposal: Proposal,
+    /// ℓ.
+    pub residual: Residual,
+    /// Evaluation-point noise.
+    pub noise: NoiseMode,
+}
+
+impl TradeContinuous {
+    fn snis_expectation(
+        &self,
+        ctx: &StepCtx<'_>,
+        x: &Array2<f64>,
+        c: f64,
+    ) -> Result<f64, CoreError> {
+        let n = x.nrows();
+        let (cc, c0) = (
+            Array2::from_elem((n, 1), c),
+            Array2::from_elem((n, 1), self.c0),
+        );
+        let du = du_dc(&self.energy, ctx.model, ctx.store, x, &cc)?;
+        let log_w: Array1<f64> = match (&self.energy, self.proposal) {
+            (EnergySource::GroundTruth(t), Proposal::ReferenceEnergy) => {
+                &t.energy(x.view(), c0.column(0)) - &t.energy(x.view(), cc.column(0))
+            }
+            (EnergySource::GroundTruth(t), Proposal::ModelDensity) => {
+                -&t.energy(x.view(), cc.column(0))
+                    - &model::log_prob(ctx.model, ctx.store, x.view(), c0.view())?
+            }
+            (EnergySource::SelfTemperature, _) => {
+                &model::log_prob(ctx.model, ctx.store, x.view(), cc.view())?
+                    - &model::log_prob(ctx.model, ctx.store, x.view(), c0.view())?
+            }
+        };
+        Ok(snis_mean(
+            log_w.as_slice().expect("contiguous"),
+            du.as_slice().expect("contiguous"),
+            c,
+        )?
+        .value)
+    }
+}
+
+impl Loss for TradeContinuous {
+    fn name(&self) -> &'static str {
+        "trade"
+    }
+
+    fn prepare(
+        &mut self,
+        ctx: &StepCtx<'_>,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<LossBatch, CoreError> {
+        let c = self.prior.sample(ctx.step, ctx.total, rng);
+        let mut x = match &self.reference {
+            ReferencePoints::FlowSamples => {
+                model::sample(ctx.model, ctx.store, self.batch, self.c0, rng)?.0
+            }
+            ReferencePoints::Dataset(d) => {
+                let idx: Vec<usize> = (0..self.batch)
+                    .map(|_| rng.random_range(0..d.nrows()))
+                    .collect();
+                d.select(ndarray::Axis(0), &idx)
+            }
+        };
+        let e = self.snis_expectation(ctx, &x, c)?;
+        add_noise(&mut x, self.noise, rng);
+        let cc = Array2::from_elem((self.batch, 1), c);
+        let du = du_dc(&self.energy, ctx.model, ctx.store, &x, &cc)?;
+        let target = du.mapv(|d| e - d).insert_axis(ndarray::Axis(1));
+        Ok(LossBatch {
+            n: self.batch,
+            x,
+            c: cc,
+            target: Some(target),
+            ..LossBatch::default()
+        })
+    }
+
+    fn per_sample(
+        &self,
+        tape: &mut Tape,
+        ctx: &StepCtx<'_>,
+        b: &LossBatch,
+        rows: Range<usize>,
+    ) -> Result<Var, CoreError> {
+        residual_on_tape(self.residual, tape, ctx, b, rows)
+    }
+}
+
+/// Settings of grid-mode TRADE (Loop A, `method.md` §7.1; multi-well values in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TradeGridConfig {
+    /// Lower end of the grid [0.4].
+    pub c_min: f64,
+    /// Upper end [1.1].
+    pub c_max: f64,
+    /// Log-spaced points before adding c0 [50].
+    pub n_points: usize,
+    /// Boundary condition [1].
+    pub c0: f64,
+    /// SNIS samples per grid point [5000].
+    pub n_snis: usize,
+    /// Steps between expectation refreshes [100].
+    pub refresh_every: usize,
+    /// EMA weight of the old expectation α_EX [0.5].
+    pub alpha_ex: f64,
+    /// Steps between logit refreshes [50].
+    pub logits_every: usize,
+    /// Causality ε [0.9].
+    pub epsilon: f64,
+    /// Running-loss EMA α_L [0.5].
+    pub alpha_l: f64,
+    /// Evaluation points per step [512].
+    pub batch: usize,
+    /// Use causality weights (false: the "no causality weights" ablation, prior snapped to the grid).
+    pub causality: bool,
+}
+
+/// Grid-mode TRADE with causality weights (Loop A).
+pub struct TradeGrid {
+    config: TradeGridConfig,
+    energy: Arc<dyn Target>,
+    prior: ConditionPrior,
+    residual: Residual,
+    noise: NoiseMode,
+    grid: ConditionGrid,
+    state: GridState,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct GridState {
+    table: ExpectationTable,
+    causality: Causality,
+    last_refresh: Option<usize>,
+}
+
+impl TradeGrid {
+    /// A grid loss with ground-truth ∂_c U.
+    pub fn new(
+        config: TradeGridConfig,
+        energy: Arc<dyn Target>,
+        prior: ConditionPrior,
+        residual: Residual,
+        noise: NoiseMode,
+    ) -> Result<Self, CoreError> {
+        residual.validate()?;
+        let grid =
+            ConditionGrid::log_spaced(config.c_min, config.c_max, config.n_points, &[config.c0])?;
+        if config.n_snis == 0
+            || config.batch == 0
+            || config.refresh_every == 0
+            || config.logits_every == 0
+        {
+            return Err(crate::error::out_of_range(
+                "trade_grid.n_snis/batch/refresh_every/logits_every",
+                0,
+                "≥ 1",
+            ));
+        }
+        let n = grid.len();
+        let state = GridState {
+            table: ExpectationTable::new(n, config.alpha_ex),
+            causality: Causality::new(CausalityRule::LoopA, n, config.alpha_l, 1.0),
+            last_refresh: None,
+        };
+        Ok(Self {
+            config,
+            energy,
+            prior,
+            residual,
+            noise,
+            grid,
+            state,
+        })
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &ConditionGrid {
+        &self.grid
+    }
+
+    /// Current E_p[∂_c U] per grid point.
+    pub fn expectations(&self) -> &ExpectationTable {
+        &self.state.table
+    }
+
+    /// Recomputes every grid point's SNIS estimate (rayon over points; seeded per point).
+    fn refresh(&mut self, ctx: &StepCtx<'_>, seed: u64) -> Result<(), CoreError> {
+        let (m, target) = (self.config.n_snis, &self.energy);
+        let estimates: Vec<Result<f64, CoreError>> = self
+            .grid
+            .points
+            .par_iter()
+            .enumerate()
+            .map(|(k, &c)| {
+                let mut rng = rng_for(seed, k as u64);
+                let (x, lq) = model::sample(ctx.model, ctx.store, m, c, &mut rng)?;
+                let cc = Array1::from_elem(m, c);
+                let du = target.d_energy_dc(x.view(), cc.view());
+                let log_w = -&target.energy(x.view(), cc.view()) - &lq;
+                Ok(snis_mean(
+                    log_w.as_slice().expect("contiguous"),
+                    du.as_slice().expect("contiguous"),
+                    c,
+                )?
+                .value)
+            })
+            .collect();
+        for (k, e) in estimates.into_iter().enumerate() {
+            self.state.table.update(k, e?);
+        }
+        self.state.last_refresh = Some(ctx.step);
+        Ok(())
+    }
+}
+
+impl Loss for TradeGrid {
+    fn name(&self) -> &'static str {
+        "trade"
+    }
+
+    fn prepare(
+        &mut self,
+        ctx: &StepCtx<'_>,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<LossBatch, CoreError> {
+        let seed = rng.next_u64();
+        let due = self
+            .state
+            .last_refresh
+            .is_none_or(|s| ctx.step >= s + self.config.refresh_every);
+        if due {
+            self.refresh(ctx, seed)?;
+        }
+        if self.config.causality && ctx.step % self.config.logits_every == 0 {
+            self.state
+                .causality
+                .refresh_logits(&self.grid, self.config.epsilon);
+        }
+        let n = self.config.batch;
+        let (mut x, _) = model::sample(ctx.model, ctx.store, n, self.config.c0, rng)?;
+        add_noise(&mut x, self.noise, rng);
+        let idx: Vec<usize> = if self.config.causality {
+            self.state.causality.sample(n, rng)
+        } else {
+            (0..n)
+                .map(|_| {
+                    self.grid
+                        .nearest(self.prior.sample(ctx.step, ctx.total, rng))
+                })
+                .collect()
+        };
+        let c = Array2::from_shape_fn((n, 1), |(i, _)| self.grid.points[idx[i]]);
+        let du = self.energy.d_energy_dc(x.view(), c.column(0));
+        let target = Array2::from_shape_fn((n, 1), |(i, _)| {
+            self.state.table.values[idx[i]].expect("refreshed") - du[i]
+        });
+        Ok(LossBatch {
+            n,
+            x,
+            c,
+            target: Some(target),
+            grid_index: idx,
+            ..LossBatch::default()
+        })
+    }
+
+    fn per_sample(
+        &self,
+        tape: &mut Tape,
+        ctx: &StepCtx<'_>,
+        b: &LossBatch,
+        rows: Range<usize>,
+    ) -> Result<Var, CoreError> {
+        residual_on_tape(self.residual, tape, ctx, b, rows)
+    }
+
+    fn finish(&mut self, b: &LossBatch, per_sample: &[f64]) {
+        self.state
+            .causality
+            .update_running(&b.grid_index, per_sample);
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state).expect("grid state serialises")
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), CoreError> {
+        self.state = serde_json::from_value(state.clone()).map_err(|e| CoreError::Checkpoint {
+            path: "trade grid state".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+}

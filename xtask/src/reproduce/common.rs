@@ -1,0 +1,112 @@
+//! Shared pieces of the experiments: a progress-bar `Observer`, training a flow with a
+//! `WeightedObjective`, evaluation (NLL, ESS) and report writing.
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array1, Array2};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
+use std::path::Path;
+use trade_core::{Event, Observer, effective_sample_size, metrics};
+use trade_flows::FlowModel;
+use trade_targets::Target;
+
+/// A progress bar with ETA; skipped steps are printed above it.
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    /// A bar for `total` steps labelled `label`.
+    pub fn new(label: &str, total: usize) -> Self {
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} ETA {eta} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        Self(bar)
+    }
+}
+
+impl Observer for Progress {
+    fn on_event(&mut self, e: &Event<'_>) {
+        match e {
+            Event::Step { step, loss, .. } => {
+                self.0.set_position(*step as u64 + 1);
+                if step % 10 == 0 {
+                    self.0.set_message(format!("loss {loss:.4}"));
+                }
+            }
+            Event::Skipped {
+                step,
+                consecutive,
+                what,
+            } => {
+                self.0.println(format!(
+                    "  step {step}: skipped ({what}); {consecutive} in a row"
+                ));
+            }
+            Event::Checkpoint { .. } => {}
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// NLL of the model at c on exact samples (nats/sample).
+pub fn nll_at(model: &FlowModel, x: &Array2<f64>, c: f64) -> Result<f64> {
+    let cc = Array2::from_elem((x.nrows(), 1), c);
+    let lq = trade_core::loss::log_prob(&model.flow, &model.params, x.view(), cc.view())?;
+    Ok(metrics::nll(lq.as_slice().expect("contiguous")))
+}
+
+/// Kish ESS (%) of `n` model samples at c against the target's unnormalised density.
+pub fn ess_at(model: &FlowModel, target: &dyn Target, n: usize, c: f64, seed: u64) -> Result<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (x, lq) = trade_core::loss::sample(&model.flow, &model.params, n, c, &mut rng)?;
+    let u = target.energy(x.view(), Array1::from_elem(1, c).view());
+    let log_w: Vec<f64> = u.iter().zip(&lq).map(|(u, l)| -u - l).collect();
+    Ok(effective_sample_size(&log_w))
+}
+
+/// One machine-readable metric row of `metrics.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRow {
+    /// Method name.
+    pub method: String,
+    /// Condition value.
+    pub condition: f64,
+    /// Metric name.
+    pub metric: String,
+    /// Mean over runs.
+    pub value: f64,
+    /// Standard deviation over runs.
+    pub std: f64,
+    /// Number of runs.
+    pub n_runs: usize,
+}
+
+/// Writes `metrics.json` and `report.md` atomically.
+pub fn write_report(dir: &Path, rows: &[MetricRow], markdown: &str) -> Result<()> {
+    trade_core::checkpoint::write_atomic(
+        &dir.join("metrics.json"),
+        serde_json::to_string_pretty(rows)?.as_bytes(),
+    )?;
+    trade_core::checkpoint::write_atomic(&dir.join("report.md"), markdown.as_bytes())?;
+    Ok(())
+}
+
+/// "mean ± std" with a given precision.
+pub fn pm(values: &[f64], digits: usize) -> String {
+    let (m, s) = metrics::mean_std(values);
+    if values.len() > 1 {
+        format!("{m:.digits$} ± {s:.digits$}")
+    } else {
+        format!("{m:.digits$}")
+    }
+}

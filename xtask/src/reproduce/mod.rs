@@ -1,0 +1,101 @@
+//! `cargo xtask reproduce [<experiment>…] [--profile quick|paper] [--methods m1,m2,…]
+//! [--out DIR] [--seed N] [--threads N] [--resume]` (issue 7). With no experiment it runs
+//! every available experiment's quick profile.
+
+mod common;
+mod multi_well;
+mod smoke;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Experiments available now, in the order the default run takes them.
+const EXPERIMENTS: &[&str] = &["smoke", "multi-well"];
+/// The paper's experiments still to come (issues 7–8).
+const PLANNED: &[&str] = &[
+    "gmm",
+    "two-moons",
+    "double-well",
+    "flows-for-flows",
+    "phi4",
+    "alanine-dipeptide",
+];
+
+/// Run profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// Minutes on a laptop; still meaningful numbers.
+    Quick,
+    /// The spec's full protocol.
+    Paper,
+}
+
+/// Arguments of `cargo xtask reproduce`.
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Experiments to run (default: every available one).
+    experiments: Vec<String>,
+    /// quick (minutes) or paper (the spec's protocol).
+    #[arg(long, value_enum, default_value = "quick")]
+    profile: Profile,
+    /// Comma-separated method names (default: all of the experiment's).
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
+    /// Output directory.
+    #[arg(long, default_value = "target/reproduce")]
+    out: PathBuf,
+    /// Master seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Continue from the last checkpoints.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// Runs the command.
+pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.threads {
+        if n == 0 {
+            bail!("--threads = 0 is out of range: allowed ≥ 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting --threads")?;
+    }
+    let experiments: Vec<String> = if args.experiments.is_empty() {
+        EXPERIMENTS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.experiments.clone()
+    };
+    for e in &experiments {
+        if PLANNED.contains(&e.as_str()) {
+            bail!(
+                "experiment {e:?} is not implemented yet (issues 7–8); available: {}",
+                EXPERIMENTS.join(", ")
+            );
+        }
+        if !EXPERIMENTS.contains(&e.as_str()) {
+            let all: Vec<&str> = EXPERIMENTS.iter().chain(PLANNED).copied().collect();
+            bail!("unknown experiment {e:?}; allowed: {}", all.join(", "));
+        }
+    }
+    let mut summaries = Vec::new();
+    for e in &experiments {
+        let summary = match e.as_str() {
+            "smoke" => smoke::run(&args)?,
+            "multi-well" => multi_well::run(&args)?,
+            _ => unreachable!("validated above"),
+        };
+        summaries.push(summary);
+    }
+    println!("\n# summary ({:?} profile)\n", args.profile);
+    for s in summaries {
+        println!("{s}");
+    }
+    Ok(())
+}
