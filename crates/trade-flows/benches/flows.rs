@@ -1,3 +1,182 @@
 #![allow(missing_docs)]
-//! Flow benchmarks (filled in by the flows issue).
-fn main() {}
+//! Flow benchmarks: forward + log-det, inverse, log-prob with c-tangent, and the TRADE-shaped
+//! step (log-prob, c-tangent, reverse sweep) for the multi-well flow (d = 5, 15 RQ blocks,
+//! [256, 256]) at batch 512 and 4096, a φ⁴-sized flow (d = 64) and an alanine-sized affine flow
+//! (d = 48).
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ndarray::Array2;
+use std::hint::black_box;
+use std::time::Duration;
+use trade_ad::Tape;
+use trade_flows::config::ConditionConfig;
+use trade_flows::{
+    BaseConfig, Condition, ConditionInput, ConditionerConfig, Distribution, FlowConfig, FlowModel,
+    LayerConfig, PermutationKind, Scaling,
+};
+
+/// φ⁴-sized stand-in (`flows.md` §7 without the conv part): embedding e(κ), 6 × [ActNorm → RQ
+/// K = 10 (32|32), MLP 4 × 128 Xavier → permutation], N(0, I₆₄).
+fn phi4_like() -> FlowConfig {
+    FlowConfig {
+        dim: 64,
+        augmentation_dims: 0,
+        condition: ConditionConfig {
+            input: ConditionInput::Embedding {
+                hidden: vec![32, 32, 32],
+            },
+            y_dim: 0,
+        },
+        layers: vec![LayerConfig::Repeat {
+            count: 6,
+            layers: vec![
+                LayerConfig::ActNorm,
+                LayerConfig::RqCoupling {
+                    conditioner: FlowConfig::loop_b_conditioner(&[128, 128, 128, 128]),
+                    bins: 10,
+                    bound: 3.0,
+                    min_bin: 0.1,
+                },
+                LayerConfig::Permutation {
+                    kind: PermutationKind::Random,
+                },
+            ],
+        }],
+        base: BaseConfig::Gaussian {
+            scaling: Scaling::Standard,
+        },
+        seed: 0,
+    }
+}
+
+/// Alanine-sized affine flow (`flows.md` §9 without augmentation): 20 × [GLOW coupling
+/// (ResNet 128, learnable clamp) → permutation → ActNorm] → conditional affine → N(0, τ·I).
+fn ala2_like() -> FlowConfig {
+    let resnet = ConditionerConfig::ResNet {
+        width: 128,
+        blocks: 1,
+        activation: Default::default(),
+        init: Default::default(),
+        zero_last: true,
+    };
+    FlowConfig {
+        dim: 48,
+        augmentation_dims: 0,
+        condition: ConditionConfig {
+            input: ConditionInput::LogC,
+            y_dim: 0,
+        },
+        layers: vec![
+            LayerConfig::Repeat {
+                count: 20,
+                layers: vec![
+                    LayerConfig::AffineCoupling {
+                        conditioner: resnet.clone(),
+                        clamp: 0.3,
+                        learnable_clamp: true,
+                    },
+                    LayerConfig::Permutation {
+                        kind: PermutationKind::Random,
+                    },
+                    LayerConfig::ActNorm,
+                ],
+            },
+            LayerConfig::ConditionalAffine {
+                conditioner: resnet,
+            },
+        ],
+        base: BaseConfig::Gaussian {
+            scaling: Scaling::Temperature,
+        },
+        seed: 0,
+    }
+}
+
+/// Small random perturbation so that the couplings are not the identity.
+fn model(config: FlowConfig) -> FlowModel {
+    let mut m = FlowModel::new(config).unwrap();
+    for id in m.params.ids().collect::<Vec<_>>() {
+        if m.params.is_trainable(id) {
+            let mut k = id.index() as f64;
+            m.params.get_mut(id).mapv_inplace(|v| {
+                k += 1.0;
+                v + 0.02 * ((k * 0.754_877_666).fract() - 0.5)
+            });
+        }
+    }
+    m
+}
+
+fn inputs(d: usize, n: usize) -> (Array2<f64>, Array2<f64>) {
+    let x = Array2::from_shape_fn((n, d), |(i, j)| {
+        3.0 * (((i * 7 + j * 13 + 3) as f64 * 0.618_034).fract() - 0.5)
+    });
+    let c = Array2::from_shape_fn((n, 1), |(i, _)| 0.5 + (i % 10) as f64 * 0.15);
+    (x, c)
+}
+
+fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for &n in batches {
+        let (x, cv) = inputs(m.flow.dim(), n);
+        let id = |what: &str| BenchmarkId::new(what, format!("dim={},batch={n}", m.flow.dim()));
+        g.bench_function(id("forward_log_det"), |b| {
+            b.iter(|| {
+                let mut t: Tape = Tape::new();
+                let cc = t.constant(cv.clone());
+                let xv = t.constant(x.clone());
+                let out = m.flow.transform(&mut t, &m.params, xv, &Condition::c(cc));
+                black_box(out.unwrap());
+            })
+        });
+        g.bench_function(id("inverse"), |b| {
+            b.iter(|| {
+                let mut t: Tape = Tape::new();
+                let cc = t.constant(cv.clone());
+                let zv = t.constant(x.clone());
+                let out = m
+                    .flow
+                    .inverse_transform(&mut t, &m.params, zv, &Condition::c(cc));
+                black_box(out.unwrap());
+            })
+        });
+        g.bench_function(id("log_prob_c_tangent"), |b| {
+            b.iter(|| {
+                let mut t: Tape = Tape::new();
+                let cc = t.condition(cv.clone());
+                let xv = t.constant(x.clone());
+                let lp = m.flow.log_prob(&mut t, &m.params, xv, &Condition::c(cc));
+                black_box(t.tangent(lp.unwrap()));
+            })
+        });
+        g.bench_function(id("trade_step"), |b| {
+            b.iter(|| {
+                let mut t: Tape = Tape::new();
+                let cc = t.condition(cv.clone());
+                let xv = t.constant(x.clone());
+                let lp = m
+                    .flow
+                    .log_prob(&mut t, &m.params, xv, &Condition::c(cc))
+                    .unwrap();
+                let g = t.tangent(lp).unwrap();
+                let sq = t.square(g);
+                let l = t.mean(sq, None);
+                black_box(t.backward(l));
+            })
+        });
+    }
+    g.finish();
+}
+
+fn flows(c: &mut Criterion) {
+    let multi_well = model(FlowConfig::multi_well(5, 15, &[256, 256]));
+    bench_flow(c, "multi_well", &multi_well, &[512, 4096]);
+    bench_flow(c, "phi4_like", &model(phi4_like()), &[512]);
+    bench_flow(c, "ala2_affine", &model(ala2_like()), &[512]);
+}
+
+criterion_group!(benches, flows);
+criterion_main!(benches);

@@ -58,13 +58,53 @@ pub enum ConditionerConfig {
 }
 
 impl ConditionerConfig {
-    /// An MLP with SiLU, PyTorch init and a zero last layer.
+    /// The Loop A MLP of `flows.md` §1: SiLU, PyTorch init, last bias 0, last weight random.
+    pub fn mlp_loop_a(hidden: &[usize]) -> Self {
+        ConditionerConfig::Mlp {
+            hidden: hidden.to_vec(),
+            activation: Activation::Silu,
+            init: InitScheme::Torch,
+            zero_last: false,
+        }
+    }
+
+    /// An MLP with SiLU, PyTorch init and a zero last layer (identity start).
     pub fn mlp(hidden: &[usize]) -> Self {
         ConditionerConfig::Mlp {
             hidden: hidden.to_vec(),
             activation: Activation::Silu,
             init: InitScheme::Torch,
             zero_last: true,
+        }
+    }
+
+    /// The same network with the last layer zeroed (identity start) or not.
+    pub fn with_zero_last(self, zero: bool) -> Self {
+        match self {
+            ConditionerConfig::Mlp {
+                hidden,
+                activation,
+                init,
+                ..
+            } => ConditionerConfig::Mlp {
+                hidden,
+                activation,
+                init,
+                zero_last: zero,
+            },
+            ConditionerConfig::ResNet {
+                width,
+                blocks,
+                activation,
+                init,
+                ..
+            } => ConditionerConfig::ResNet {
+                width,
+                blocks,
+                activation,
+                init,
+                zero_last: zero,
+            },
         }
     }
 

@@ -333,16 +333,39 @@ impl FlowConfig {
         Ok(config)
     }
 
+    /// Zeroes (or un-zeroes) the last layer of every coupling and conditional-affine
+    /// conditioner, e.g. for an identity start (Flows for Flows §11.5).
+    pub fn with_zero_last(mut self, zero: bool) -> Self {
+        fn walk(layers: &mut [LayerConfig], zero: bool) {
+            for l in layers {
+                match l {
+                    LayerConfig::AffineCoupling { conditioner, .. }
+                    | LayerConfig::GinCoupling { conditioner, .. }
+                    | LayerConfig::RqCoupling { conditioner, .. }
+                    | LayerConfig::ConditionalAffine { conditioner } => {
+                        *conditioner = conditioner.clone().with_zero_last(zero);
+                    }
+                    LayerConfig::Repeat { layers, .. } => walk(layers, zero),
+                    LayerConfig::ActNorm
+                    | LayerConfig::Permutation { .. }
+                    | LayerConfig::Orthogonal => {}
+                }
+            }
+        }
+        walk(&mut self.layers, zero);
+        self
+    }
+
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("config serialises")
     }
 
     /// The multi-well flow of `flows.md` §6: `blocks` × [RQ coupling K = 8 (MLP `hidden`,
-    /// SiLU) → random permutation] → conditional affine (raw T) → N(0, T·I); log T into the
-    /// couplings.
+    /// SiLU, Loop A init: last bias 0, last weight random) → random permutation] → conditional
+    /// affine (raw T) → N(0, T·I); log T into the couplings.
     pub fn multi_well(dim: usize, blocks: usize, hidden: &[usize]) -> Self {
-        let conditioner = ConditionerConfig::mlp(hidden);
+        let conditioner = ConditionerConfig::mlp_loop_a(hidden);
         Self {
             dim,
             augmentation_dims: 0,
@@ -375,7 +398,7 @@ impl FlowConfig {
     }
 
     /// A temperature-steerable (volume-preserving) flow (`flows.md` §10): `blocks` × [GIN
-    /// coupling 0.3·tanh (MLP `hidden`) → random permutation] → ActNorm → N(0, T·I); no
+    /// coupling 0.3·tanh (MLP `hidden`, Loop A init) → random permutation] → ActNorm → N(0, T·I); no
     /// c-input; `augmentation_dims` extra dims.
     pub fn temperature_steerable(
         dim: usize,
@@ -392,7 +415,7 @@ impl FlowConfig {
                     count: blocks,
                     layers: vec![
                         LayerConfig::GinCoupling {
-                            conditioner: ConditionerConfig::mlp(hidden),
+                            conditioner: ConditionerConfig::mlp_loop_a(hidden),
                             clamp: 0.3,
                         },
                         LayerConfig::Permutation {

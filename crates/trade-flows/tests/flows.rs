@@ -123,7 +123,11 @@ fn one_dimensional_conditional_flow_integrates_to_one() {
 #[test]
 fn sample_with_log_prob_equals_log_prob_of_the_samples() {
     let cases = [
-        perturbed(FlowConfig::multi_well(5, 3, &[16]), 0.25, 1),
+        perturbed(
+            FlowConfig::multi_well(5, 3, &[16]).with_zero_last(true),
+            0.25,
+            1,
+        ),
         perturbed(
             two_d(
                 ConditionInput::LogC,
@@ -134,7 +138,11 @@ fn sample_with_log_prob_equals_log_prob_of_the_samples() {
             0.25,
             2,
         ),
-        perturbed(FlowConfig::temperature_steerable(3, 0, 3, &[16]), 0.25, 3),
+        perturbed(
+            FlowConfig::temperature_steerable(3, 0, 3, &[16]).with_zero_last(true),
+            0.25,
+            3,
+        ),
     ];
     for m in &cases {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
@@ -316,7 +324,8 @@ fn temperature_steerable_flow_has_the_closed_form_c_derivative() {
 fn augmentation_estimators() {
     // Identity flow (zero-init GIN + ActNorm at 0): log p(x, a|c) = log N(x) + log N(a), so the
     // estimate is exactly log N(x; 0, c·I) for any draw and any R.
-    let m = FlowModel::new(FlowConfig::temperature_steerable(3, 2, 2, &[8])).unwrap();
+    let m = FlowModel::new(FlowConfig::temperature_steerable(3, 2, 2, &[8]).with_zero_last(true))
+        .unwrap();
     assert_eq!(m.flow.dim(), 5);
     let x = grid(6, 3, 3.0);
     let c = test_conditions(6);

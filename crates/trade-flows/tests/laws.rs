@@ -322,7 +322,7 @@ fn parameter_gradients_first_and_mixed_second_order_match_finite_differences() {
 #[test]
 fn identity_at_init_gives_the_base_density() {
     // Zero last layers: every coupling and the conditional affine start as the identity.
-    let m = FlowModel::new(FlowConfig::multi_well(5, 3, &[16])).unwrap();
+    let m = FlowModel::new(FlowConfig::multi_well(5, 3, &[16]).with_zero_last(true)).unwrap();
     let x = test_points(5);
     let c = test_conditions(x.nrows());
     let lp = log_prob(&m, &x, &c);
