@@ -11,7 +11,7 @@ use rand_distr::{Distribution as _, StandardNormal};
 use std::sync::Arc;
 use trade_ad::{ParamId, ParamStore, Tape, Var};
 
-/// y[:, j] = x[:, perm[j]]. The indices live in a frozen (1, d) parameter `{name}.indices`.
+/// `y[:, j] = x[:, perm[j]]`. The indices live in a frozen (1, d) parameter `{name}.indices`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permutation {
     dim: usize,
