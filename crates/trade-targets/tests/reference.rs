@@ -389,7 +389,7 @@ fn registry_and_errors() {
     let msg = |e: trade_targets::TargetError| e.to_string();
     assert_eq!(
         msg(by_name("nope", &opts).err().unwrap()),
-        "invalid parameter target = nope: allowed multi-well, double-well, gmm, two-moons, phi4"
+        "invalid parameter target = nope: allowed multi-well, double-well, gmm, two-moons, phi4, alanine-dipeptide"
     );
     assert_eq!(
         msg(sampler_by_name("multi-well", &opts, 20.0).err().unwrap()),
