@@ -11,7 +11,7 @@ use trade_targets::alanine::ic::{
 };
 use trade_targets::alanine::{
     ForceField, IcScaling, IcTransform, MinimiseConfig, N_ATOMS, OMEGA_ATOMS, Positions, chirality,
-    dihedral_of, minimise, phi_psi, reference_structure,
+    dihedral_of, minimise, phi_psi, phi_psi_rows, reference_structure,
 };
 
 fn max_pair_distance_error(a: &Positions, b: &Positions) -> f64 {
@@ -252,6 +252,10 @@ fn pullback_and_log_det_grad_match_finite_differences() {
 fn reference_structure_is_the_c5_beta_minimum() {
     let x = reference_structure();
     let (phi, psi) = phi_psi(&x);
+    let pp = phi_psi_rows(rows(&[x, x]).view());
+    assert!(
+        pp.dim() == (2, 2) && (pp[[1, 0]] - phi).abs() < 1e-15 && (pp[[1, 1]] - psi).abs() < 1e-15
+    );
     assert!(
         (phi.to_degrees() + 144.6).abs() < 0.5 && (psi.to_degrees() - 159.2).abs() < 0.5,
         "{phi} {psi}"

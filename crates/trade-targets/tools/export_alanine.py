@@ -6,7 +6,10 @@ Spec: shared/spec/targets.md §6 (recipe §6.10). Writes, next to the Rust code 
 * data/alanine/params.json   every parameter at full float precision (source of truth for Rust);
 * data/alanine/system.xml    XmlSerializer archive of the OpenMM System (lossless);
 * data/alanine/fixture.json  reference energies (total + 7 terms) and forces from the Reference
-                             platform for a few dozen configurations.
+                             platform for 27 configurations (reference build, OpenMM minimum, MD
+                             frames at 300/600/1000 K, noisy, compressed and rotated copies), plus
+                             OpenMM LangevinMiddle mean potential energies at 300 and 600 K
+                             (4 runs x 400 ps after 100 ps) to validate the Rust MD sampler.
 
 Usage:  python3 tools/export_alanine.py            # export params + fixture
         python3 tools/export_alanine.py --timing   # time OpenMM Reference/CPU (energy+forces, MD)

@@ -55,7 +55,7 @@ pub use md::{LangevinIntegrator, MdConfig, MdSampler, MdState, Trajectory};
 pub use minimise::{MinimiseConfig, Minimum, minimise, reference_structure};
 pub use target::{AlanineDipeptide, ConditionUnit, MIN_DISTANCE};
 
-use ndarray::ArrayView1;
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
 /// Number of atoms.
 pub const N_ATOMS: usize = 22;
@@ -92,6 +92,20 @@ pub fn dihedral_of(x: &Positions, atoms: [usize; 4]) -> f64 {
 /// Backbone dihedrals (φ, ψ) in rad.
 pub fn phi_psi(x: &Positions) -> (f64, f64) {
     (dihedral_of(x, PHI_ATOMS), dihedral_of(x, PSI_ATOMS))
+}
+
+/// (φ, ψ) in rad for every row of x (N, 66): an (N, 2) array for Ramachandran histograms.
+///
+/// # Panics
+/// If x does not have 66 columns.
+pub fn phi_psi_rows(x: ArrayView2<f64>) -> Array2<f64> {
+    let mut out = Array2::zeros((x.nrows(), 2));
+    for (mut o, row) in out.axis_iter_mut(Axis(0)).zip(x.axis_iter(Axis(0))) {
+        let (phi, psi) = phi_psi(&positions_from_row(row));
+        o[0] = phi;
+        o[1] = psi;
+    }
+    out
 }
 
 /// Chirality volume `V = (x_6 − x_8) · [(x_14 − x_8) × (x_10 − x_8)]` in nm³; L-Ala has V > 0.
