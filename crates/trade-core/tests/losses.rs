@@ -214,3 +214,28 @@ fn nll_rejects_bad_data() {
     let e = Nll::new(x, c, 11, 0.0, 0).err().unwrap();
     assert!(e.to_string().contains("nll.batch"), "{e}");
 }
+
+#[test]
+fn reweighting_trains_and_restores_its_state() {
+    let (x, c) = data_at_one(512);
+    let prior = ConditionPrior::new(0.4, 1.1).unwrap();
+    let losses = || -> Vec<(Box<dyn Loss>, LossWeight)> {
+        vec![
+            (
+                Box::new(Nll::new(x.clone(), c.clone(), 128, 0.0, 3).unwrap()),
+                LossWeight::constant(1.0, 1e9, 1e3),
+            ),
+            (
+                Box::new(loss::Reweighting::new(x.clone(), prior, 128).unwrap()),
+                LossWeight::constant(1.0, 1e9, 1e3),
+            ),
+        ]
+    };
+    let (_, s) = run(losses, 6);
+    assert_eq!(s.skipped, 0);
+    assert!(s.last_loss.is_finite());
+    let mut r = loss::Reweighting::new(x.clone(), prior, 128).unwrap();
+    let state = serde_json::json!({"ema": 4.5, "min": 4.4});
+    r.restore(&state).unwrap();
+    assert_eq!(r.state(), state);
+}

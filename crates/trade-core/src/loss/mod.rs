@@ -4,11 +4,13 @@
 mod model;
 mod nll;
 mod reverse_kl;
+mod reweight;
 mod trade;
 
 pub use model::{EnergyOp, energy_on_tape, log_prob, sample};
 pub use nll::Nll;
 pub use reverse_kl::ReverseKl;
+pub use reweight::Reweighting;
 pub use trade::{
     EnergySource, NoiseMode, Proposal, ReferencePoints, TradeContinuous, TradeGrid, TradeGridConfig,
 };
