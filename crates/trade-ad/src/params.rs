@@ -84,8 +84,10 @@ impl Init {
 /// let back = ParamStore::<f64>::from_json(&json).unwrap();
 /// assert_eq!(back.get(w), store.get(w));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct ParamStore<F: Float = f64> {
+    /// Identity of this store on a tape (two stores never share cached parameter nodes).
+    uid: u64,
     names: Vec<String>,
     values: Vec<Arc<Array2<F>>>,
     trainable: Vec<bool>,
@@ -99,14 +101,45 @@ struct SavedParam {
     values: Vec<f64>,
 }
 
+static NEXT_STORE_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_uid() -> u64 {
+    NEXT_STORE_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl<F: Float> Default for ParamStore<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A clone is a new store (its own identity on tapes) sharing the values copy-on-write.
+impl<F: Float> Clone for ParamStore<F> {
+    fn clone(&self) -> Self {
+        Self {
+            uid: next_uid(),
+            names: self.names.clone(),
+            values: self.values.clone(),
+            trainable: self.trainable.clone(),
+        }
+    }
+}
+
 impl<F: Float> ParamStore<F> {
     /// An empty store.
     pub fn new() -> Self {
         Self {
+            uid: next_uid(),
             names: Vec::new(),
             values: Vec::new(),
             trainable: Vec::new(),
         }
+    }
+
+    /// Identity of the store: distinct for every store (and every clone) in the process, so
+    /// that two stores recorded on one tape never share cached parameter nodes.
+    pub fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// Registers a trainable parameter filled by `init`. Names must be unique.

@@ -64,7 +64,8 @@ pub(crate) struct Node<F> {
 pub struct Tape<F: Float = f64> {
     pub(crate) nodes: Vec<Node<F>>,
     pub(crate) tangent_mode: bool,
-    param_vars: Vec<Option<Var>>,
+    /// Parameter nodes recorded so far, per store identity.
+    param_vars: Vec<(u64, Vec<Option<Var>>)>,
 }
 
 impl<F: Float> Default for Tape<F> {
@@ -175,7 +176,15 @@ impl<F: Float> Tape<F> {
     /// A parameter from the store, shared without copying. Recorded once per tape: asking
     /// again returns the same handle. Frozen parameters get no gradient.
     pub fn param(&mut self, store: &ParamStore<F>, id: ParamId) -> Var {
-        if let Some(Some(v)) = self.param_vars.get(id.0) {
+        let uid = store.uid();
+        let slot = match self.param_vars.iter().position(|(u, _)| *u == uid) {
+            Some(k) => k,
+            None => {
+                self.param_vars.push((uid, Vec::new()));
+                self.param_vars.len() - 1
+            }
+        };
+        if let Some(Some(v)) = self.param_vars[slot].1.get(id.0) {
             return *v;
         }
         let v = self.push_node(
@@ -183,10 +192,11 @@ impl<F: Float> Tape<F> {
             Value::Shared(store.shared(id)),
             store.is_trainable(id),
         );
-        if self.param_vars.len() <= id.0 {
-            self.param_vars.resize(id.0 + 1, None);
+        let cache = &mut self.param_vars[slot].1;
+        if cache.len() <= id.0 {
+            cache.resize(id.0 + 1, None);
         }
-        self.param_vars[id.0] = Some(v);
+        cache[id.0] = Some(v);
         v
     }
 

@@ -122,3 +122,22 @@ fn f32_tape_runs_the_same_ops() {
     let want = d(2.0) + d(3.0);
     assert!((grads.wrt(w).unwrap()[[0, 0]] - want).abs() < 1e-5);
 }
+
+/// Two stores on one tape keep their own parameters (the tape caches per store).
+#[test]
+fn two_stores_on_one_tape_do_not_alias() {
+    let mut a: ParamStore = ParamStore::new();
+    let mut b: ParamStore = ParamStore::new();
+    let ia = a.add_value("w", array![[1.0]]).unwrap();
+    let ib = b.add_value("w", array![[2.0]]).unwrap();
+    assert_eq!(ia.index(), ib.index());
+    let mut t: Tape = Tape::new();
+    let va = t.param(&a, ia);
+    let vb = t.param(&b, ib);
+    assert_ne!(va, vb);
+    assert_eq!(t.scalar(vb).to_bits(), 2.0f64.to_bits());
+    let c = b.clone();
+    let vc = t.param(&c, ib);
+    assert_ne!(vc, vb);
+    assert_eq!(t.param(&a, ia), va);
+}
