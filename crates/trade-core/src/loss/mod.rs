@@ -1,12 +1,14 @@
 //! Losses on a model: one `Loss` trait, and `WeightedObjective`, which weights, clips and sums
 //! several losses into the trainer's `Objective` (`method.md` §3, §11.1).
 
+mod flows_for_flows;
 mod model;
 mod nll;
 mod reverse_kl;
 mod reweight;
 mod trade;
 
+pub use flows_for_flows::{FlowsForFlows, Movement};
 pub use model::{EnergyOp, energy_on_tape, log_prob, sample};
 pub use nll::Nll;
 pub use reverse_kl::ReverseKl;
