@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
 use trade_ad::{Tape, Var};
-use trade_flows::{Condition, Distribution as _, Flow};
+use trade_flows::{Condition, Flow};
 
 /// Per-sample distance between a point and its image, summed over dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
