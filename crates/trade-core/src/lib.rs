@@ -19,6 +19,7 @@
 pub mod checkpoint;
 mod error;
 mod grid;
+mod ic_flow;
 pub mod loss;
 pub mod metrics;
 mod observe;
@@ -30,6 +31,7 @@ mod weights;
 
 pub use error::CoreError;
 pub use grid::{Causality, CausalityRule, ConditionGrid, ExpectationTable, decayed_epsilon};
+pub use ic_flow::{CartesianLogDet, IcFlow, ToCartesian};
 pub use loss::{Loss, LossBatch, StepCtx, WeightedObjective};
 pub use observe::{Event, Observer, Silent};
 pub use prior::ConditionPrior;
