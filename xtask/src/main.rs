@@ -5,6 +5,7 @@
 
 mod model;
 mod model_dir;
+mod plot;
 mod reproduce;
 mod target;
 

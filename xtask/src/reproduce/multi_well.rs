@@ -55,6 +55,7 @@ struct Setup {
     n_snis: usize,
     tsf_blocks: usize,
     tsf_lr: f64,
+    n_curve: usize,
 }
 
 impl Setup {
@@ -74,6 +75,7 @@ impl Setup {
                 n_snis: 5000,
                 tsf_blocks: 25,
                 tsf_lr: 1e-3,
+                n_curve: 20_000,
             },
             Profile::Quick => Self {
                 n_data: 25_000,
@@ -89,6 +91,7 @@ impl Setup {
                 n_snis: 1000,
                 tsf_blocks: 8,
                 tsf_lr: 3e-3,
+                n_curve: 4_000,
             },
         }
     }
@@ -207,6 +210,45 @@ struct RunResult {
     nll: [f64; 2],
     ess: [f64; 2],
     seconds: f64,
+    /// (T, NLL, ESS %) on the plotting grid (first run only).
+    curve: Vec<(f64, f64, f64)>,
+    /// Model samples of x₀ at T = 0.5 and T = 1 (first run only).
+    marginals: [Vec<f64>; 2],
+}
+
+/// Temperatures of the NLL/ESS-vs-T plots.
+const CURVE_T: [f64; 8] = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1];
+
+/// NLL and ESS against T on `n` exact / model samples per temperature, and x₀ marginals.
+/// (T, NLL, ESS) points and the x₀ marginal samples at T = 0.5 and 1.
+type Curves = (Vec<(f64, f64, f64)>, [Vec<f64>; 2]);
+
+fn curves(model: &FlowModel, n: usize, seed: u64) -> Result<Curves> {
+    let target = MultiWell::new(5)?;
+    let mut curve = Vec::new();
+    for (k, &t) in CURVE_T.iter().enumerate() {
+        let exact = MultiWellSampler::new(5, t)?
+            .sample(n, &mut Xoshiro256PlusPlus::seed_from_u64(900 + k as u64));
+        curve.push((
+            t,
+            nll_at(model, &exact, t)?,
+            ess_at(model, &target, n, t, seed + 3000 + k as u64)?,
+        ));
+    }
+    let marginal = |t: f64, s: u64| -> Result<Vec<f64>> {
+        let (x, _) = trade_core::loss::sample(
+            &model.flow,
+            &model.params,
+            n,
+            t,
+            &mut Xoshiro256PlusPlus::seed_from_u64(s),
+        )?;
+        Ok(x.column(0).to_vec())
+    };
+    Ok((
+        curve,
+        [marginal(0.5, seed + 4000)?, marginal(1.0, seed + 4001)?],
+    ))
 }
 
 fn train_one(
@@ -272,7 +314,14 @@ fn train_one(
     };
     model_dir::save(&model_dir, &model, &meta)?;
     let target = MultiWell::new(5)?;
+    let (curve, marginals) = if run == 0 {
+        curves(&model, setup.n_curve, seed)?
+    } else {
+        Default::default()
+    };
     Ok(RunResult {
+        curve,
+        marginals,
         nll: [
             nll_at(&model, &data.reference, 0.5)?,
             nll_at(&model, &data.val, 1.0)?,
@@ -321,8 +370,9 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
     let mut rows = Vec::new();
     let mut table = String::new();
     let mut summary = Vec::new();
+    let mut plotted: Vec<(String, RunResult)> = Vec::new();
     for m in &methods {
-        let results: Vec<RunResult> = (0..setup.runs)
+        let mut results: Vec<RunResult> = (0..setup.runs)
             .map(|r| train_one(m, &setup, &data, args, r))
             .collect::<Result<_>>()?;
         let col = |f: &dyn Fn(&RunResult) -> f64| results.iter().map(f).collect::<Vec<f64>>();
@@ -362,6 +412,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
             pm(&n05, 3),
             pm(&e05, 1)
         ));
+        plotted.push((m.clone(), results.swap_remove(0)));
     }
     let grid_goal = rows
         .iter()
@@ -389,6 +440,10 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
     );
     let dir = args.out.join("multi-well");
     std::fs::create_dir_all(&dir)?;
+    write_plots(&dir, &plotted, setup.n_curve)?;
+    let md = format!(
+        "{md}\nPlots: `nll_vs_T.svg`, `ess_vs_T.svg`, `marginal_x0_T0.5.svg`, `marginal_x0_T1.svg` (first run of each method).\n"
+    );
     write_report(&dir, &rows, &md)?;
     println!("{md}");
     Ok(format!("multi-well: {}", summary.join("; ")))
@@ -409,4 +464,79 @@ fn goal_line(profile: Profile, grid: &[(String, f64)]) -> String {
         "Goal ({profile:?}): trade-grid NLL(T=0.5) ≤ {max_nll} and ESS(T=0.5) ≥ {min_ess} %: **{}** (NLL {nll:.3}, ESS {ess:.1} %).",
         if met { "met" } else { "not met" }
     )
+}
+
+/// NLL and ESS against T for every method (exact entropy dashed) and x₀ marginals vs exact.
+fn write_plots(dir: &std::path::Path, runs: &[(String, RunResult)], n: usize) -> Result<()> {
+    use crate::plot::{Series, histogram_series, line_chart};
+    let series = |f: &dyn Fn(&(f64, f64, f64)) -> f64| -> Vec<Series> {
+        runs.iter()
+            .map(|(m, r)| Series {
+                label: m.clone(),
+                points: r.curve.iter().map(|p| (p.0, f(p))).collect(),
+                dashed: false,
+            })
+            .collect()
+    };
+    let mut nll = series(&|p| p.1);
+    let exact: Vec<(f64, f64)> = CURVE_T
+        .iter()
+        .map(|&t| {
+            (
+                t,
+                trade_targets::multi_well::reference(5, t).map_or(f64::NAN, |r| r.entropy),
+            )
+        })
+        .collect();
+    nll.push(Series {
+        label: "exact entropy".into(),
+        points: exact,
+        dashed: true,
+    });
+    let save = |name: &str, svg: String| {
+        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
+    };
+    save(
+        "nll_vs_T.svg",
+        line_chart(
+            "multi-well 5D: NLL vs T (trained at T = 1)",
+            "T",
+            "NLL (nats)",
+            &nll,
+        ),
+    )?;
+    save(
+        "ess_vs_T.svg",
+        line_chart("multi-well 5D: ESS vs T", "T", "ESS (%)", &series(&|p| p.2)),
+    )?;
+    for (k, (t, name)) in [(0.5, "marginal_x0_T0.5.svg"), (1.0, "marginal_x0_T1.svg")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut hs: Vec<Series> = runs
+            .iter()
+            .map(|(m, r)| {
+                histogram_series(m, r.marginals[k].iter().copied(), (-3.0, 3.0), 60, false)
+            })
+            .collect();
+        let exact = MultiWellSampler::new(5, t)?
+            .sample(n, &mut Xoshiro256PlusPlus::seed_from_u64(950 + k as u64));
+        hs.push(histogram_series(
+            "exact",
+            exact.column(0).iter().copied(),
+            (-3.0, 3.0),
+            60,
+            true,
+        ));
+        save(
+            name,
+            line_chart(
+                &format!("multi-well 5D: marginal of x₀ at T = {t}"),
+                "x₀",
+                "density",
+                &hs,
+            ),
+        )?;
+    }
+    Ok(())
 }
