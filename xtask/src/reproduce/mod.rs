@@ -3,6 +3,7 @@
 //! every available experiment's quick profile.
 
 mod common;
+mod double_well;
 mod multi_well;
 mod smoke;
 
@@ -11,12 +12,11 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 /// Experiments available now, in the order the default run takes them.
-const EXPERIMENTS: &[&str] = &["smoke", "multi-well"];
+const EXPERIMENTS: &[&str] = &["smoke", "multi-well", "double-well"];
 /// The paper's experiments still to come (issues 7–8).
 const PLANNED: &[&str] = &[
     "gmm",
     "two-moons",
-    "double-well",
     "flows-for-flows",
     "phi4",
     "alanine-dipeptide",
@@ -89,6 +89,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
         let summary = match e.as_str() {
             "smoke" => smoke::run(&args)?,
             "multi-well" => multi_well::run(&args)?,
+            "double-well" => double_well::run(&args)?,
             _ => unreachable!("validated above"),
         };
         summaries.push(summary);
