@@ -1,7 +1,8 @@
 //! Flows for Flows: mapping a 2-D Gaussian N(μ, I) onto N(0, I) with an L2 movement penalty
 //! learns a translation. With weight λ the exact optimum among all affine maps is
 //! f(x) = x − μ/(1 + 2λ) (A = I solves a − 1/a + 2λ(a − 1) = 0; b minimises ½|μ + b|² + λ|b|²),
-//! so the learned displacement is the shift, shrunk by the penalty.
+//! so the learned displacement is the shift, shrunk by the penalty. The inverse direction (N(0, I)
+//! data through f⁻¹ onto q_X = N(μ, I)) has the same optimum, and so does alternating.
 
 use ndarray::{Array2, Axis};
 use rand::SeedableRng;
@@ -9,7 +10,7 @@ use rand_distr::{Distribution as _, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
 use trade_ad::{AdamConfig, OneCycle, Schedule, Tape};
-use trade_core::loss::{FlowsForFlows, Movement};
+use trade_core::loss::{Direction, FlowsForFlows, Movement};
 use trade_core::{Loss, LossWeight, Silent, TrainConfig, Trainer, WeightedObjective};
 use trade_flows::{Condition, FlowConfig, FlowModel};
 
@@ -26,7 +27,10 @@ fn top_config() -> FlowConfig {
     FlowConfig::from_json(&top).unwrap()
 }
 
-fn learned_displacement(lambda: f64) -> (ndarray::Array1<f64>, ndarray::Array1<f64>) {
+fn learned_displacement(
+    lambda: f64,
+    direction: Direction,
+) -> (ndarray::Array1<f64>, ndarray::Array1<f64>) {
     let shift = [2.0, -1.0];
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
     let x = Array2::from_shape_fn((4000, 2), |(_, j)| {
@@ -35,7 +39,7 @@ fn learned_displacement(lambda: f64) -> (ndarray::Array1<f64>, ndarray::Array1<f
     });
     let data = Arc::new(x);
     let mut model = FlowModel::new(top_config()).unwrap();
-    let steps = 1500;
+    let steps = 800;
     let losses: Vec<(Box<dyn Loss>, LossWeight)> = vec![(
         Box::new(
             FlowsForFlows::new(
@@ -80,13 +84,18 @@ fn learned_displacement(lambda: f64) -> (ndarray::Array1<f64>, ndarray::Array1<f
 
 #[test]
 fn l2_penalty_learns_the_shrunk_shift() {
-    for lambda in [1.0, 0.05] {
-        let (mean, spread) = learned_displacement(lambda);
+    for (lambda, direction) in [
+        (1.0, Direction::Forward),
+        (0.05, Direction::Forward),
+        (1.0, Direction::Inverse),
+        (1.0, Direction::Alternate),
+    ] {
+        let (mean, spread) = learned_displacement(lambda, direction);
         let want = [-2.0 / (1.0 + 2.0 * lambda), 1.0 / (1.0 + 2.0 * lambda)];
         // Tolerance: Monte Carlo error of the 4000-point data mean (≈ 0.016) plus optimisation.
         assert!(
             (mean[0] - want[0]).abs() < 0.06 && (mean[1] - want[1]).abs() < 0.06,
-            "λ = {lambda}: displacement {mean}, want {want:?}"
+            "λ = {lambda}, {direction:?}: displacement {mean}, want {want:?}"
         );
         assert!(
             spread.iter().all(|s| *s < 0.1),

@@ -1,6 +1,6 @@
-//! Flows for Flows, forward direction (`flows.md` §11.2–11.3): maximum likelihood of a dataset
-//! under a flow whose base is another frozen flow, plus a movement penalty λ_t·dist(x, f(x))
-//! with a constant or cosine-annealed weight.
+//! Flows for Flows (`flows.md` §11.2–11.3): maximum likelihood of a dataset under a flow whose
+//! base is another frozen flow, plus a movement penalty λ_t·dist(x, f(x)) with a constant or
+//! cosine-annealed weight; forward, inverse or alternating directions.
 
 use super::{LossBatch, StepCtx, rows_of};
 use crate::{CoreError, Loss};
@@ -10,8 +10,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
-use trade_ad::{Tape, Var};
-use trade_flows::{Condition, Flow};
+use trade_ad::{ParamStore, Tape, Var};
+use trade_flows::{Condition, Distribution, Flow};
 
 /// Per-sample distance between a point and its image, summed over dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +25,28 @@ pub enum Movement {
     L2,
 }
 
-/// `−log q_base(f(x)) − log|det J_f(x)| + λ_t dist(x, f(x))` for data rows x, where `top`'s
-/// base is the frozen flow. λ_t = λ_min + ½(λ_0 − λ_min)(1 + cos(π t/N)) (constant if equal).
+/// Which side a step trains (`flows.md` §11.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Left data x through f onto the right base q_Y.
+    Forward,
+    /// Right data y through f⁻¹ onto the left base q_X.
+    Inverse,
+    /// Forward on even steps, inverse on odd steps (the bidirectional method proper).
+    Alternate,
+}
+
+/// The left base q_X for the inverse direction, with a frozen copy of its parameters.
+struct LeftBase<'a> {
+    flow: &'a dyn Distribution,
+    store: ParamStore,
+    data: Arc<Array2<f64>>,
+}
+
+/// Forward: `−log q_Y(f(x)) − log|det J_f(x)| + λ_t dist(x, f(x))` for left data x, where
+/// `top`'s base is the frozen q_Y. Inverse: `−log q_X(f⁻¹(y)) − log|det J_{f⁻¹}(y)| +
+/// λ_t dist(y, f⁻¹(y))` for right data y. λ_t = λ_min + ½(λ_0 − λ_min)(1 + cos(π t/N)).
 pub struct FlowsForFlows<'a> {
     top: &'a Flow,
     data: Arc<Array2<f64>>,
@@ -34,6 +54,9 @@ pub struct FlowsForFlows<'a> {
     movement: Movement,
     lambda0: f64,
     lambda_min: f64,
+    direction: Direction,
+    left: Option<LeftBase<'a>>,
+    current: Direction,
 }
 
 impl<'a> FlowsForFlows<'a> {
@@ -66,7 +89,49 @@ impl<'a> FlowsForFlows<'a> {
             movement,
             lambda0,
             lambda_min,
+            direction: Direction::Forward,
+            left: None,
+            current: Direction::Forward,
         })
+    }
+
+    /// Adds the inverse direction: right data `y` and the left base q_X with its parameters
+    /// (copied and frozen: the loss never trains them). `direction` is `Inverse` or `Alternate`.
+    pub fn with_inverse(
+        mut self,
+        direction: Direction,
+        right_data: Arc<Array2<f64>>,
+        left_base: &'a dyn Distribution,
+        left_params: &ParamStore,
+    ) -> Result<Self, CoreError> {
+        if right_data.nrows() < self.batch || right_data.ncols() != self.data.ncols() {
+            return Err(crate::error::out_of_range(
+                "f4f.right_data",
+                right_data.nrows(),
+                "≥ batch rows, same columns as the left data",
+            ));
+        }
+        let mut store = left_params.clone();
+        for id in store.ids().collect::<Vec<_>>() {
+            store.set_trainable(id, false);
+        }
+        self.direction = direction;
+        self.left = Some(LeftBase {
+            flow: left_base,
+            store,
+            data: right_data,
+        });
+        Ok(self)
+    }
+
+    fn penalty(&self, tape: &mut Tape, from: Var, to: Var) -> Option<Var> {
+        let d = tape.sub(to, from);
+        let per_dim = match self.movement {
+            Movement::None => return None,
+            Movement::L1 => tape.abs(d),
+            Movement::L2 => tape.square(d),
+        };
+        Some(tape.sum(per_dim, Some(Axis(1))))
     }
 
     /// λ_t at step t of N.
@@ -87,13 +152,22 @@ impl Loss for FlowsForFlows<'_> {
         ctx: &StepCtx<'_>,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Result<LossBatch, CoreError> {
+        self.current = match self.direction {
+            Direction::Alternate if ctx.step % 2 == 1 => Direction::Inverse,
+            Direction::Alternate => Direction::Forward,
+            d => d,
+        };
+        let data = match (&self.current, &self.left) {
+            (Direction::Inverse, Some(left)) => &left.data,
+            _ => &self.data,
+        };
         let idx: Vec<usize> = (0..self.batch)
-            .map(|_| rng.random_range(0..self.data.nrows()))
+            .map(|_| rng.random_range(0..data.nrows()))
             .collect();
         let lambda = Array2::from_elem((1, 1), self.lambda(ctx.step, ctx.total));
         Ok(LossBatch {
             n: self.batch,
-            x: self.data.select(Axis(0), &idx),
+            x: data.select(Axis(0), &idx),
             target: Some(lambda),
             ..LossBatch::default()
         })
@@ -108,25 +182,26 @@ impl Loss for FlowsForFlows<'_> {
     ) -> Result<Var, CoreError> {
         let x = tape.constant(rows_of(&b.x, &rows));
         let none = Condition::none();
-        let (z, log_det) = self.top.transform(tape, ctx.store, x, &none)?;
-        let lq = self.top.base().log_prob(tape, ctx.store, z, &none)?;
-        let ll = tape.add(lq, log_det);
-        let nll = tape.neg(ll);
         let lambda = b.target.as_ref().expect("λ")[[0, 0]];
-        let dist = match self.movement {
-            Movement::None => return Ok(nll),
-            Movement::L1 => {
-                let d = tape.sub(z, x);
-                let a = tape.abs(d);
-                tape.sum(a, Some(Axis(1)))
+        let (moved, ll) = match (&self.current, &self.left) {
+            (Direction::Inverse, Some(left)) => {
+                let (u, log_det) = self.top.inverse_transform(tape, ctx.store, x, &none)?;
+                let lq = left.flow.log_prob(tape, &left.store, u, &none)?;
+                (u, tape.add(lq, log_det))
             }
-            Movement::L2 => {
-                let d = tape.sub(z, x);
-                let a = tape.square(d);
-                tape.sum(a, Some(Axis(1)))
+            _ => {
+                let (z, log_det) = self.top.transform(tape, ctx.store, x, &none)?;
+                let lq = self.top.base().log_prob(tape, ctx.store, z, &none)?;
+                (z, tape.add(lq, log_det))
             }
         };
-        let pen = tape.scale(dist, lambda);
-        Ok(tape.add(nll, pen))
+        let nll = tape.neg(ll);
+        match self.penalty(tape, x, moved) {
+            None => Ok(nll),
+            Some(dist) => {
+                let pen = tape.scale(dist, lambda);
+                Ok(tape.add(nll, pen))
+            }
+        }
     }
 }

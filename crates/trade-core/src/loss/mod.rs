@@ -8,7 +8,7 @@ mod reverse_kl;
 mod reweight;
 mod trade;
 
-pub use flows_for_flows::{FlowsForFlows, Movement};
+pub use flows_for_flows::{Direction, FlowsForFlows, Movement};
 pub use model::{EnergyOp, energy_on_tape, log_prob, sample};
 pub use nll::Nll;
 pub use reverse_kl::ReverseKl;
