@@ -40,19 +40,34 @@ fn learned_displacement(
     let data = Arc::new(x);
     let mut model = FlowModel::new(top_config()).unwrap();
     let steps = 800;
-    let losses: Vec<(Box<dyn Loss>, LossWeight)> = vec![(
-        Box::new(
-            FlowsForFlows::new(
-                &model.flow,
-                data.clone(),
-                256,
-                Movement::L2,
-                (lambda, lambda),
-            )
-            .unwrap(),
-        ),
-        LossWeight::constant(1.0, 1e9, 1e3),
-    )];
+    // Right data y ~ N(0, I) and the left base q_X = N(μ, I) (an ActNorm flow shifted by −μ).
+    let mut rng_y = Xoshiro256PlusPlus::seed_from_u64(5);
+    let y = Arc::new(Array2::from_shape_simple_fn((4000, 2), || {
+        StandardNormal.sample(&mut rng_y)
+    }));
+    let left_json = r#"{ "dim": 2, "layers": [ { "type": "act_norm" } ], "base": { "kind": "gaussian", "scaling": "standard" } }"#;
+    let mut left = FlowModel::new(FlowConfig::from_json(left_json).unwrap()).unwrap();
+    let shift_id = left
+        .params
+        .ids()
+        .find(|&id| left.params.name(id).ends_with("shift"))
+        .unwrap();
+    *left.params.get_mut(shift_id) = ndarray::array![[-shift[0], -shift[1]]];
+    let mut f4f = FlowsForFlows::new(
+        &model.flow,
+        data.clone(),
+        256,
+        Movement::L2,
+        (lambda, lambda),
+    )
+    .unwrap();
+    if direction != Direction::Forward {
+        f4f = f4f
+            .with_inverse(direction, y, &left.flow, &left.params)
+            .unwrap();
+    }
+    let losses: Vec<(Box<dyn Loss>, LossWeight)> =
+        vec![(Box::new(f4f), LossWeight::constant(1.0, 1e9, 1e3))];
     let mut obj = WeightedObjective::new(&model.flow, losses).unwrap();
     let config = TrainConfig {
         steps,
