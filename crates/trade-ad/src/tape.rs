@@ -7,6 +7,7 @@
 use crate::op::Op;
 use crate::{Float, ParamId, ParamStore};
 use ndarray::{Array2, ArrayView2};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Handle to a node on a [`Tape`]. Cheap to copy; only meaningful on the tape that made it.
@@ -66,6 +67,56 @@ pub struct Tape<F: Float = f64> {
     pub(crate) tangent_mode: bool,
     /// Parameter nodes recorded so far, per store identity.
     param_vars: Vec<(u64, Vec<Option<Var>>)>,
+    /// Value buffers of the previous step, reused by the kernels of the next one.
+    pub(crate) pool: BufferPool<F>,
+}
+
+/// Buffers freed by [`Tape::clear`], keyed by length. A training step records the same
+/// shapes every time, so the next step takes its value buffers from here instead of asking
+/// the allocator (which would return large blocks to the OS and fault them in again).
+/// Buffers not taken by the next step are dropped at the following `clear`, so the pool
+/// never holds more than one step's values.
+pub(crate) struct BufferPool<F> {
+    free: BTreeMap<usize, Vec<Vec<F>>>,
+}
+
+/// Buffers shorter than this go straight to the allocator (cheap, and not worth a lookup).
+const POOL_MIN_LEN: usize = 512;
+
+impl<F: Float> BufferPool<F> {
+    fn new() -> Self {
+        Self {
+            free: BTreeMap::new(),
+        }
+    }
+
+    fn put(&mut self, a: Array2<F>) {
+        let len = a.len();
+        if len < POOL_MIN_LEN {
+            return;
+        }
+        let (v, offset) = a.into_raw_vec_and_offset();
+        if offset == Some(0) && v.len() == len {
+            self.free.entry(len).or_default().push(v);
+        }
+    }
+
+    /// An array of `shape` with unspecified (finite or not) contents: the caller overwrites
+    /// every element.
+    pub(crate) fn take(&mut self, shape: (usize, usize)) -> Array2<F> {
+        let len = shape.0 * shape.1;
+        let pooled = if len >= POOL_MIN_LEN {
+            self.free.get_mut(&len).and_then(Vec::pop)
+        } else {
+            None
+        };
+        match pooled {
+            Some(v) => {
+                Array2::from_shape_vec(shape, v).expect("pooled buffer has the shape's length")
+            }
+            None => Array2::zeros(shape),
+        }
+    }
 }
 
 impl<F: Float> Default for Tape<F> {
@@ -81,6 +132,7 @@ impl<F: Float> Tape<F> {
             nodes: Vec::new(),
             tangent_mode: false,
             param_vars: Vec::new(),
+            pool: BufferPool::new(),
         }
     }
 
@@ -90,12 +142,19 @@ impl<F: Float> Tape<F> {
             nodes: Vec::with_capacity(n),
             tangent_mode: false,
             param_vars: Vec::new(),
+            pool: BufferPool::new(),
         }
     }
 
-    /// Removes all nodes, keeping the allocated capacity for the next step.
+    /// Removes all nodes, keeping the allocated capacity (node slots and value buffers) for
+    /// the next step.
     pub fn clear(&mut self) {
-        self.nodes.clear();
+        self.pool.free.clear();
+        for node in self.nodes.drain(..) {
+            if let Value::Owned(a) = node.value {
+                self.pool.put(a);
+            }
+        }
         self.param_vars.clear();
         self.tangent_mode = false;
     }

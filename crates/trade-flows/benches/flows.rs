@@ -2,7 +2,7 @@
 //! Flow benchmarks: forward + log-det, inverse, log-prob with c-tangent, and the TRADE-shaped
 //! step (log-prob, c-tangent, reverse sweep) for the multi-well flow (d = 5, 15 RQ blocks,
 //! [256, 256]) at batch 512 and 4096, a φ⁴-sized flow (d = 64) and an alanine-sized affine flow
-//! (d = 48).
+//! (d = 48). Each benchmark reuses one tape (`Tape::clear`), as the trainer does.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::Array2;
@@ -124,8 +124,9 @@ fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
         let (x, cv) = inputs(m.flow.dim(), n);
         let id = |what: &str| BenchmarkId::new(what, format!("dim={},batch={n}", m.flow.dim()));
         g.bench_function(id("forward_log_det"), |b| {
+            let mut t: Tape = Tape::new();
             b.iter(|| {
-                let mut t: Tape = Tape::new();
+                t.clear();
                 let cc = t.constant(cv.clone());
                 let xv = t.constant(x.clone());
                 let out = m.flow.transform(&mut t, &m.params, xv, &Condition::c(cc));
@@ -133,8 +134,9 @@ fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
             })
         });
         g.bench_function(id("inverse"), |b| {
+            let mut t: Tape = Tape::new();
             b.iter(|| {
-                let mut t: Tape = Tape::new();
+                t.clear();
                 let cc = t.constant(cv.clone());
                 let zv = t.constant(x.clone());
                 let out = m
@@ -144,8 +146,9 @@ fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
             })
         });
         g.bench_function(id("log_prob_c_tangent"), |b| {
+            let mut t: Tape = Tape::new();
             b.iter(|| {
-                let mut t: Tape = Tape::new();
+                t.clear();
                 let cc = t.condition(cv.clone());
                 let xv = t.constant(x.clone());
                 let lp = m.flow.log_prob(&mut t, &m.params, xv, &Condition::c(cc));
@@ -153,8 +156,9 @@ fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
             })
         });
         g.bench_function(id("trade_step"), |b| {
+            let mut t: Tape = Tape::new();
             b.iter(|| {
-                let mut t: Tape = Tape::new();
+                t.clear();
                 let cc = t.condition(cv.clone());
                 let xv = t.constant(x.clone());
                 let lp = m

@@ -42,18 +42,24 @@ fn name(op: Binary) -> &'static str {
     }
 }
 
-pub(crate) fn forward<F: Float>(op: Binary, a: ArrayView2<F>, b: ArrayView2<F>) -> Array2<F> {
-    let shape = broadcast_shape(name(op), a.dim(), b.dim());
+/// Writes `a op b` into `out`, whose shape is the broadcast shape (old contents ignored).
+pub(crate) fn forward_into<F: Float>(
+    op: Binary,
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    out: &mut Array2<F>,
+) {
+    let shape = out.dim();
     let (a, b) = (
         a.broadcast(shape).expect("checked"),
         b.broadcast(shape).expect("checked"),
     );
-    let z = Zip::from(a).and(b);
+    let z = Zip::from(out).and(a).and(b);
     match op {
-        Binary::Add => z.map_collect(|&a, &b| a + b),
-        Binary::Sub => z.map_collect(|&a, &b| a - b),
-        Binary::Mul => z.map_collect(|&a, &b| a * b),
-        Binary::Div => z.map_collect(|&a, &b| a / b),
+        Binary::Add => z.for_each(|o, &a, &b| *o = a + b),
+        Binary::Sub => z.for_each(|o, &a, &b| *o = a - b),
+        Binary::Mul => z.for_each(|o, &a, &b| *o = a * b),
+        Binary::Div => z.for_each(|o, &a, &b| *o = a / b),
     }
 }
 
@@ -140,7 +146,9 @@ pub(crate) fn sum_opt<F: Float>(tape: &mut Tape<F>, a: Option<Var>, b: Option<Va
 
 impl<F: Float> Tape<F> {
     fn binary(&mut self, op: Binary, a: Var, b: Var) -> Var {
-        let value = forward(op, self.value(a), self.value(b));
+        let shape = broadcast_shape(name(op), self.shape(a), self.shape(b));
+        let mut value = self.pool.take(shape);
+        forward_into(op, self.value(a), self.value(b), &mut value);
         self.record(Op::Binary(op, a, b), value)
     }
 

@@ -158,8 +158,11 @@ fn has_zero_derivative(op: Unary) -> bool {
     matches!(op, Unary::Sign | Unary::Indicator(..))
 }
 
-pub(crate) fn forward<F: Float>(op: Unary, x: ArrayView2<F>) -> Array2<F> {
-    x.mapv(|v| forward_scalar(op, v))
+/// Writes f(x) into `out` (same shape; its old contents are ignored).
+pub(crate) fn forward_into<F: Float>(op: Unary, x: ArrayView2<F>, out: &mut Array2<F>) {
+    Zip::from(out)
+        .and(&x)
+        .for_each(|o, &v| *o = forward_scalar(op, v));
 }
 
 /// Reverse rule: `g ⊙ f'(x)`.
@@ -292,7 +295,8 @@ unary_methods! {
 impl<F: Float> Tape<F> {
     /// Records a unary op.
     pub(crate) fn unary(&mut self, op: Unary, x: Var) -> Var {
-        let value = forward(op, self.value(x));
+        let mut value = self.pool.take(self.shape(x));
+        forward_into(op, self.value(x), &mut value);
         self.record(Op::Unary(op, x), value)
     }
 

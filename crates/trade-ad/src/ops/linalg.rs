@@ -10,12 +10,7 @@ fn op_view<F>(a: ArrayView2<'_, F>, t: bool) -> ArrayView2<'_, F> {
     if t { a.reversed_axes() } else { a }
 }
 
-pub(crate) fn forward<F: Float>(
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    ta: bool,
-    tb: bool,
-) -> Array2<F> {
+fn out_shape<F>(a: ArrayView2<F>, b: ArrayView2<F>, ta: bool, tb: bool) -> (usize, usize) {
     let (a, b) = (op_view(a, ta), op_view(b, tb));
     assert!(
         a.ncols() == b.nrows(),
@@ -23,8 +18,27 @@ pub(crate) fn forward<F: Float>(
         a.dim(),
         b.dim()
     );
-    let mut y = Array2::zeros((a.nrows(), b.ncols()));
-    general_mat_mul(F::one(), &a, &b, F::zero(), &mut y);
+    (a.nrows(), b.ncols())
+}
+
+/// Writes op(A)·op(B) into `y` (shape checked by [`out_shape`]; old contents ignored: β = 0).
+fn forward_into<F: Float>(
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    (ta, tb): (bool, bool),
+    y: &mut Array2<F>,
+) {
+    general_mat_mul(F::one(), &op_view(a, ta), &op_view(b, tb), F::zero(), y);
+}
+
+pub(crate) fn forward<F: Float>(
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    ta: bool,
+    tb: bool,
+) -> Array2<F> {
+    let mut y = Array2::zeros(out_shape(a, b, ta, tb));
+    forward_into(a, b, (ta, tb), &mut y);
     y
 }
 
@@ -76,7 +90,9 @@ impl<F: Float> Tape<F> {
 
     /// op(A)·op(B), where op transposes when the flag is set.
     pub fn matmul_t(&mut self, a: Var, b: Var, ta: bool, tb: bool) -> Var {
-        let value = forward(self.value(a), self.value(b), ta, tb);
+        let shape = out_shape(self.value(a), self.value(b), ta, tb);
+        let mut value = self.pool.take(shape);
+        forward_into(self.value(a), self.value(b), (ta, tb), &mut value);
         self.record(Op::MatMul { a, b, ta, tb }, value)
     }
 }
