@@ -4,13 +4,15 @@
 mod flows_for_flows;
 mod model;
 mod nll;
+mod observed;
 mod reverse_kl;
 mod reweight;
 mod trade;
 
 pub use flows_for_flows::{Direction, FlowsForFlows, Movement};
-pub use model::{EnergyOp, energy_on_tape, log_prob, sample};
+pub use model::{EnergyOp, energy_on_tape, log_prob, log_prob_with_y, sample, sample_with_y};
 pub use nll::Nll;
+pub use observed::{LogPrior, ObservedEnergy, TargetAt, TradeObserved};
 pub use reverse_kl::ReverseKl;
 pub use reweight::Reweighting;
 pub use trade::{
@@ -44,6 +46,8 @@ pub struct LossBatch {
     pub x: Array2<f64>,
     /// Condition per row (n, 1).
     pub c: Array2<f64>,
+    /// Extra condition y per row (n, y_dim), for models conditioned on an observation.
+    pub y: Option<Array2<f64>>,
     /// Constant regression target per row (n, 1) (TRADE's t).
     pub target: Option<Array2<f64>>,
     /// Grid index per row (grid mode).

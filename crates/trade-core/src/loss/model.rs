@@ -20,6 +20,28 @@ pub fn sample(
     c: f64,
     rng: &mut dyn RngCore,
 ) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
+    sample_inner(model, store, n, c, None, rng)
+}
+
+/// One sample of `model(·|c, y_i)` per row of `y` (n, y_dim) and its log-density, no gradient.
+pub fn sample_with_y(
+    model: &dyn Distribution,
+    store: &ParamStore,
+    c: f64,
+    y: ArrayView2<f64>,
+    rng: &mut dyn RngCore,
+) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
+    sample_inner(model, store, y.nrows(), c, Some(y), rng)
+}
+
+fn sample_inner(
+    model: &dyn Distribution,
+    store: &ParamStore,
+    n: usize,
+    c: f64,
+    y: Option<ArrayView2<f64>>,
+    rng: &mut dyn RngCore,
+) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
     let mut xs = Array2::zeros((n, model.dim()));
     let mut lq = Array1::zeros(n);
     let mut start = 0;
@@ -27,7 +49,11 @@ pub fn sample(
         let m = CHUNK.min(n - start);
         let mut t: Tape = Tape::new();
         let cv = t.constant(Array2::from_elem((m, 1), c));
-        let (x, l) = model.sample_with_log_prob(&mut t, store, m, &Condition::c(cv), rng)?;
+        let mut cond = Condition::c(cv);
+        if let Some(y) = y {
+            cond = cond.with_y(t.constant(y.slice(ndarray::s![start..start + m, ..]).to_owned()));
+        }
+        let (x, l) = model.sample_with_log_prob(&mut t, store, m, &cond, rng)?;
         xs.slice_mut(ndarray::s![start..start + m, ..])
             .assign(&t.value(x));
         lq.slice_mut(ndarray::s![start..start + m])
@@ -44,15 +70,31 @@ pub fn log_prob(
     x: ArrayView2<f64>,
     c: ArrayView2<f64>,
 ) -> Result<Array1<f64>, CoreError> {
+    log_prob_with_y(model, store, x, c, None)
+}
+
+/// `log model(x_i | c_i, y_i)` for every row, no gradient; `c` is (n, 1), `y` (n, y_dim).
+pub fn log_prob_with_y(
+    model: &dyn Distribution,
+    store: &ParamStore,
+    x: ArrayView2<f64>,
+    c: ArrayView2<f64>,
+    y: Option<ArrayView2<f64>>,
+) -> Result<Array1<f64>, CoreError> {
     let n = x.nrows();
     let mut out = Array1::zeros(n);
     let mut start = 0;
     while start < n {
         let m = CHUNK.min(n - start);
+        let rows = ndarray::s![start..start + m, ..];
         let mut t: Tape = Tape::new();
-        let xv = t.constant(x.slice(ndarray::s![start..start + m, ..]).to_owned());
-        let cv = t.constant(c.slice(ndarray::s![start..start + m, ..]).to_owned());
-        let l = model.log_prob(&mut t, store, xv, &Condition::c(cv))?;
+        let xv = t.constant(x.slice(rows).to_owned());
+        let cv = t.constant(c.slice(rows).to_owned());
+        let mut cond = Condition::c(cv);
+        if let Some(y) = y {
+            cond = cond.with_y(t.constant(y.slice(rows).to_owned()));
+        }
+        let l = model.log_prob(&mut t, store, xv, &cond)?;
         out.slice_mut(ndarray::s![start..start + m])
             .assign(&t.value(l).column(0));
         start += m;

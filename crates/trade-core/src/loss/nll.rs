@@ -17,6 +17,7 @@ use trade_flows::Condition;
 pub struct Nll {
     data: Arc<Array2<f64>>,
     conditions: Arc<Array2<f64>>,
+    y: Option<Arc<Array2<f64>>>,
     batch: usize,
     noise: f64,
     data_seed: u64,
@@ -60,11 +61,25 @@ impl Nll {
         Ok(Self {
             data: x,
             conditions: c,
+            y: None,
             batch,
             noise,
             data_seed,
             epoch: None,
         })
+    }
+
+    /// Adds an extra condition y per data row (N, y_dim), passed to the model with c.
+    pub fn with_y(mut self, y: Arc<Array2<f64>>) -> Result<Self, CoreError> {
+        if y.nrows() != self.data.nrows() {
+            return Err(CoreError::Dimension {
+                what: "nll extra condition y (rows of the data)",
+                expected: self.data.nrows(),
+                got: y.nrows(),
+            });
+        }
+        self.y = Some(y);
+        Ok(self)
     }
 
     /// Steps per epoch: ⌊N / batch⌋ (`experiments.md` §0).
@@ -105,10 +120,12 @@ impl Loss for Nll {
             });
         }
         let c = self.conditions.select(ndarray::Axis(0), &idx);
+        let y = self.y.as_ref().map(|y| y.select(ndarray::Axis(0), &idx));
         Ok(LossBatch {
             n: idx.len(),
             x,
             c,
+            y,
             ..LossBatch::default()
         })
     }
@@ -122,7 +139,11 @@ impl Loss for Nll {
     ) -> Result<Var, CoreError> {
         let x = tape.constant(rows_of(&b.x, &rows));
         let c = tape.constant(rows_of(&b.c, &rows));
-        let lq = ctx.model.log_prob(tape, ctx.store, x, &Condition::c(c))?;
+        let mut cond = Condition::c(c);
+        if let Some(y) = &b.y {
+            cond = cond.with_y(tape.constant(rows_of(y, &rows)));
+        }
+        let lq = ctx.model.log_prob(tape, ctx.store, x, &cond)?;
         Ok(tape.neg(lq))
     }
 }

@@ -72,7 +72,7 @@ fn du_dc(
     }
 }
 
-fn add_noise(x: &mut Array2<f64>, noise: NoiseMode, rng: &mut dyn RngCore) {
+pub(super) fn add_noise(x: &mut Array2<f64>, noise: NoiseMode, rng: &mut dyn RngCore) {
     if let NoiseMode::Gaussian(s) = noise {
         x.mapv_inplace(|v| {
             let z: f64 = StandardNormal.sample(rng);
@@ -82,7 +82,7 @@ fn add_noise(x: &mut Array2<f64>, noise: NoiseMode, rng: &mut dyn RngCore) {
 }
 
 /// The per-sample TRADE residual ℓ(g − t) on the tape, shared by both modes.
-fn residual_on_tape(
+pub(super) fn residual_on_tape(
     residual: Residual,
     tape: &mut Tape,
     ctx: &StepCtx<'_>,
@@ -91,7 +91,11 @@ fn residual_on_tape(
 ) -> Result<Var, CoreError> {
     let x = tape.constant(rows_of(&b.x, &rows));
     let c = tape.condition(rows_of(&b.c, &rows));
-    let lq = ctx.model.log_prob(tape, ctx.store, x, &Condition::c(c))?;
+    let mut cond = Condition::c(c);
+    if let Some(y) = &b.y {
+        cond = cond.with_y(tape.constant(rows_of(y, &rows)));
+    }
+    let lq = ctx.model.log_prob(tape, ctx.store, x, &cond)?;
     let g = match tape.tangent(lq) {
         Some(g) => g,
         None => tape.constant(Array2::zeros((rows.len(), 1))),
