@@ -2,15 +2,22 @@
 
 use crate::op::Op;
 use crate::ops::{binary, elementwise, linalg, reduce, shape};
-use crate::tape::Node;
+use crate::tape::{BufferPool, Node};
 use crate::{Float, Gradients, Tape, Var};
 use ndarray::{Array2, ArrayView2, Axis};
+use std::sync::PoisonError;
 
-fn accumulate<F: Float>(adj: &mut [Option<Array2<F>>], v: Var, g: Array2<F>) {
+fn accumulate<F: Float>(
+    adj: &mut [Option<Array2<F>>],
+    v: Var,
+    g: Array2<F>,
+    pool: &mut BufferPool<F>,
+) {
     match &mut adj[v.index()] {
         Some(acc) => {
             if acc.dim() == g.dim() {
                 *acc += &g;
+                pool.put(g);
             } else {
                 panic!(
                     "backward: gradient shape {:?} does not match {:?}",
@@ -20,6 +27,20 @@ fn accumulate<F: Float>(adj: &mut [Option<Array2<F>>], v: Var, g: Array2<F>) {
             }
         }
         slot @ None => *slot = Some(g),
+    }
+}
+
+/// Where gradients go: the adjoint slots, with the pool that recycles added-in buffers.
+struct Sink<'a, F> {
+    adj: &'a mut [Option<Array2<F>>],
+    pool: &'a mut BufferPool<F>,
+}
+
+impl<F: Float> Sink<'_, F> {
+    fn send(&mut self, v: Var, gv: Option<Array2<F>>) {
+        if let Some(gv) = gv {
+            accumulate(self.adj, v, gv, self.pool);
+        }
     }
 }
 
@@ -38,6 +59,7 @@ impl<F: Float> Tape<F> {
         adj.resize_with(loss.index() + 1, || None);
         adj[loss.index()] = Some(Array2::ones((1, 1)));
         let mut grads = Gradients::new();
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         for i in (0..=loss.index()).rev() {
             let node = &self.nodes[i];
             if !node.needs_grad {
@@ -49,7 +71,8 @@ impl<F: Float> Tape<F> {
                 Op::Param(id) => grads.accumulate_param(*id, g),
                 op => {
                     let y = node.value.view();
-                    self.propagate(op, y, g.view(), &mut adj);
+                    self.propagate(op, y, g.view(), (&mut adj, &mut pool));
+                    pool.put(g);
                 }
             }
         }
@@ -65,28 +88,26 @@ impl<F: Float> Tape<F> {
         op: &Op<F>,
         y: ArrayView2<F>,
         g: ArrayView2<F>,
-        adj: &mut [Option<Array2<F>>],
+        (adj, pool): (&mut [Option<Array2<F>>], &mut BufferPool<F>),
     ) {
         let val = |v: Var| self.value(v);
-        let mut send = |v: Var, gv: Option<Array2<F>>| {
-            if let Some(gv) = gv {
-                accumulate(adj, v, gv);
-            }
-        };
+        let mut sink = Sink { adj, pool };
         match op {
             Op::Leaf | Op::Param(_) => unreachable!("leaves handled by backward"),
-            Op::Unary(u, x) => send(*x, elementwise::vjp(*u, val(*x), y, g)),
+            Op::Unary(u, x) => {
+                let gx = elementwise::vjp(*u, (val(*x), y), g, sink.pool);
+                sink.send(*x, gx);
+            }
             Op::Binary(b, x1, x2) => {
                 let (g1, g2) = binary::vjp(
                     *b,
-                    val(*x1),
-                    val(*x2),
-                    y,
+                    (val(*x1), val(*x2), y),
                     g,
                     (self.needs(*x1), self.needs(*x2)),
+                    sink.pool,
                 );
-                send(*x1, g1);
-                send(*x2, g2);
+                sink.send(*x1, g1);
+                sink.send(*x2, g2);
             }
             Op::MatMul { a, b, ta, tb } => {
                 let (ga, gb) = linalg::vjp(
@@ -94,36 +115,39 @@ impl<F: Float> Tape<F> {
                     (*ta, *tb),
                     g,
                     (self.needs(*a), self.needs(*b)),
+                    sink.pool,
                 );
-                send(*a, ga);
-                send(*b, gb);
+                sink.send(*a, ga);
+                sink.send(*b, gb);
             }
-            Op::Reduce(r, _, x) => send(*x, Some(reduce::vjp(*r, val(*x), y, g))),
-            Op::Softmax(x) => send(*x, Some(reduce::softmax_vjp(y, g))),
-            Op::CumSum(axis, x) => send(*x, Some(reduce::cumsum_forward(g, *axis, true))),
-            Op::Reshape(x) => send(*x, Some(shape::reshape(g, self.shape(*x)))),
-            Op::Broadcast(x) => send(*x, Some(binary::reduce_to(g.to_owned(), self.shape(*x)))),
+            Op::Reduce(r, _, x) => sink.send(*x, Some(reduce::vjp(*r, val(*x), y, g))),
+            Op::Softmax(x) => sink.send(*x, Some(reduce::softmax_vjp(y, g))),
+            Op::CumSum(axis, x) => sink.send(*x, Some(reduce::cumsum_forward(g, *axis, true))),
+            Op::Reshape(x) => sink.send(*x, Some(shape::reshape(g, self.shape(*x)))),
+            Op::Broadcast(x) => sink.send(*x, Some(binary::reduce_view(g, self.shape(*x)))),
             Op::SliceCols { x, start } => {
-                send(*x, Some(shape::slice_vjp(self.shape(*x), *start, g)))
+                sink.send(*x, Some(shape::slice_vjp(self.shape(*x), *start, g)))
             }
             Op::ConcatCols(xs) => {
                 let widths: Vec<usize> = xs.iter().map(|&x| self.shape(x).1).collect();
                 for (&x, gx) in xs.iter().zip(shape::concat_vjp(&widths, g)) {
                     if self.needs(x) {
-                        send(x, Some(gx));
+                        sink.send(x, Some(gx));
                     }
                 }
             }
             Op::GatherCols(x, idx) => {
-                send(*x, Some(shape::gather_cols_vjp(self.shape(*x).1, idx, g)))
+                sink.send(*x, Some(shape::gather_cols_vjp(self.shape(*x).1, idx, g)))
             }
-            Op::TakeAlongRows(x, idx) => send(*x, Some(shape::take_vjp(self.shape(*x).1, idx, g))),
+            Op::TakeAlongRows(x, idx) => {
+                sink.send(*x, Some(shape::take_vjp(self.shape(*x).1, idx, g)))
+            }
             Op::Where(mask, a, b) => {
                 if self.needs(*a) {
-                    send(*a, Some(shape::where_vjp(mask, g, true)));
+                    sink.send(*a, Some(shape::where_vjp(mask, g, true)));
                 }
                 if self.needs(*b) {
-                    send(*b, Some(shape::where_vjp(mask, g, false)));
+                    sink.send(*b, Some(shape::where_vjp(mask, g, false)));
                 }
             }
             Op::Custom(custom, inputs) => {
@@ -149,7 +173,7 @@ impl<F: Float> Tape<F> {
                         );
                     }
                     if self.needs(x) {
-                        send(x, gx);
+                        sink.send(x, gx);
                     }
                 }
             }

@@ -8,7 +8,7 @@ use crate::op::Op;
 use crate::{Float, ParamId, ParamStore};
 use ndarray::{Array2, ArrayView2};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Handle to a node on a [`Tape`]. Cheap to copy; only meaningful on the tape that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,17 +67,19 @@ pub struct Tape<F: Float = f64> {
     pub(crate) tangent_mode: bool,
     /// Parameter nodes recorded so far, per store identity.
     param_vars: Vec<(u64, Vec<Option<Var>>)>,
-    /// Value buffers of the previous step, reused by the kernels of the next one.
-    pub(crate) pool: BufferPool<F>,
+    /// Value and adjoint buffers of the previous step, reused by the kernels of the next one
+    /// (a `Mutex` only so that the `&self` reverse sweep can use it; never contended).
+    pub(crate) pool: Mutex<BufferPool<F>>,
 }
 
-/// Buffers freed by [`Tape::clear`], keyed by length. A training step records the same
-/// shapes every time, so the next step takes its value buffers from here instead of asking
-/// the allocator (which would return large blocks to the OS and fault them in again).
-/// Buffers not taken by the next step are dropped at the following `clear`, so the pool
-/// never holds more than one step's values.
+/// Buffers freed by [`Tape::clear`] and by the reverse sweep, keyed by length. A training
+/// step records the same shapes every time, so the next step takes its buffers from here
+/// instead of asking the allocator (which would return large blocks to the OS and fault them
+/// in again). A buffer is tagged with the generation (number of `clear`s) it was freed in;
+/// one not taken within two generations is dropped, so the pool stays about one step's size.
 pub(crate) struct BufferPool<F> {
-    free: BTreeMap<usize, Vec<Vec<F>>>,
+    free: BTreeMap<usize, Vec<(u64, Vec<F>)>>,
+    generation: u64,
 }
 
 /// Buffers shorter than this go straight to the allocator (cheap, and not worth a lookup).
@@ -87,17 +89,29 @@ impl<F: Float> BufferPool<F> {
     fn new() -> Self {
         Self {
             free: BTreeMap::new(),
+            generation: 0,
         }
     }
 
-    fn put(&mut self, a: Array2<F>) {
+    /// Starts a new generation, dropping buffers untouched for two.
+    fn next_generation(&mut self) {
+        self.generation += 1;
+        let keep_from = self.generation.saturating_sub(1);
+        for list in self.free.values_mut() {
+            list.retain(|(g, _)| *g >= keep_from);
+        }
+        self.free.retain(|_, list| !list.is_empty());
+    }
+
+    /// Gives a buffer back for reuse.
+    pub(crate) fn put(&mut self, a: Array2<F>) {
         let len = a.len();
         if len < POOL_MIN_LEN {
             return;
         }
         let (v, offset) = a.into_raw_vec_and_offset();
         if offset == Some(0) && v.len() == len {
-            self.free.entry(len).or_default().push(v);
+            self.free.entry(len).or_default().push((self.generation, v));
         }
     }
 
@@ -106,7 +120,7 @@ impl<F: Float> BufferPool<F> {
     pub(crate) fn take(&mut self, shape: (usize, usize)) -> Array2<F> {
         let len = shape.0 * shape.1;
         let pooled = if len >= POOL_MIN_LEN {
-            self.free.get_mut(&len).and_then(Vec::pop)
+            self.free.get_mut(&len).and_then(Vec::pop).map(|(_, v)| v)
         } else {
             None
         };
@@ -132,7 +146,7 @@ impl<F: Float> Tape<F> {
             nodes: Vec::new(),
             tangent_mode: false,
             param_vars: Vec::new(),
-            pool: BufferPool::new(),
+            pool: Mutex::new(BufferPool::new()),
         }
     }
 
@@ -142,17 +156,18 @@ impl<F: Float> Tape<F> {
             nodes: Vec::with_capacity(n),
             tangent_mode: false,
             param_vars: Vec::new(),
-            pool: BufferPool::new(),
+            pool: Mutex::new(BufferPool::new()),
         }
     }
 
     /// Removes all nodes, keeping the allocated capacity (node slots and value buffers) for
     /// the next step.
     pub fn clear(&mut self) {
-        self.pool.free.clear();
+        let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
+        pool.next_generation();
         for node in self.nodes.drain(..) {
             if let Value::Owned(a) = node.value {
-                self.pool.put(a);
+                pool.put(a);
             }
         }
         self.param_vars.clear();
@@ -257,6 +272,14 @@ impl<F: Float> Tape<F> {
         }
         cache[id.0] = Some(v);
         v
+    }
+
+    /// A buffer of `shape` from the pool (contents unspecified: overwrite every element).
+    pub(crate) fn take_buffer(&mut self, shape: (usize, usize)) -> Array2<F> {
+        self.pool
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(shape)
     }
 
     fn push_node(&mut self, op: Op<F>, value: Value<F>, needs_grad: bool) -> Var {

@@ -5,10 +5,10 @@
 //! (d = 48). Each benchmark reuses one tape (`Tape::clear`), as the trainer does.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ndarray::Array2;
+use ndarray::{Array2, s};
 use std::hint::black_box;
 use std::time::Duration;
-use trade_ad::Tape;
+use trade_ad::{DataParallel, Tape};
 use trade_flows::config::ConditionConfig;
 use trade_flows::{
     BaseConfig, Condition, ConditionInput, ConditionerConfig, Distribution, FlowConfig, FlowModel,
@@ -175,9 +175,53 @@ fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
     g.finish();
 }
 
+/// The trainer's shape of the TRADE step: `DataParallel` with 64-row chunks (the multi-well
+/// experiment's `chunk_rows`) on a pool of 1 and 2 threads; the same bits for both.
+fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for &n in batches {
+        let (x, cv) = inputs(m.flow.dim(), n);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut dp: DataParallel = DataParallel::new(64);
+            let id = BenchmarkId::new(
+                format!("trade_step_chunks64_threads{threads}"),
+                format!("dim={},batch={n}", m.flow.dim()),
+            );
+            g.bench_function(id, |b| {
+                b.iter(|| {
+                    pool.install(|| {
+                        let (loss, grads, _) = dp.run(n, |t, rows| {
+                            let cc = t.condition(cv.slice(s![rows.clone(), ..]).to_owned());
+                            let xv = t.constant(x.slice(s![rows, ..]).to_owned());
+                            let lp = m
+                                .flow
+                                .log_prob(t, &m.params, xv, &Condition::c(cc))
+                                .unwrap();
+                            let g = t.tangent(lp).unwrap();
+                            let sq = t.square(g);
+                            let l = t.sum(sq, None);
+                            (t.scale(l, 1.0 / n as f64), ())
+                        });
+                        black_box((loss, grads));
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn flows(c: &mut Criterion) {
     let multi_well = model(FlowConfig::multi_well(5, 15, &[256, 256]));
     bench_flow(c, "multi_well", &multi_well, &[512, 4096]);
+    bench_trade_parallel(c, "multi_well", &multi_well, &[512, 4096]);
     bench_flow(c, "phi4_like", &model(phi4_like()), &[512]);
     bench_flow(c, "ala2_affine", &model(ala2_like()), &[512]);
 }

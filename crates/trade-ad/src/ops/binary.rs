@@ -1,6 +1,7 @@
 //! Elementwise binary ops with 2-D broadcasting (a dimension of 1 stretches to the other's).
 
 use crate::op::{Binary, Op};
+use crate::tape::BufferPool;
 use crate::{Float, Tape, Var};
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 
@@ -63,37 +64,84 @@ pub(crate) fn forward_into<F: Float>(
     }
 }
 
+/// Sums a broadcast gradient down to `shape` without copying it first.
+pub(crate) fn reduce_view<F: Float>(g: ArrayView2<F>, shape: (usize, usize)) -> Array2<F> {
+    match (
+        shape.0 == 1 && g.nrows() != 1,
+        shape.1 == 1 && g.ncols() != 1,
+    ) {
+        (false, false) => g.to_owned(),
+        (true, false) => g.sum_axis(Axis(0)).insert_axis(Axis(0)),
+        (false, true) => g.sum_axis(Axis(1)).insert_axis(Axis(1)),
+        (true, true) => reduce_to(g.sum_axis(Axis(0)).insert_axis(Axis(0)), shape),
+    }
+}
+
+/// The gradient of an operand of shape `target`: `fill` writes the full (broadcast-shape)
+/// gradient into a pooled buffer, which is summed down if the operand was broadcast.
+fn operand_grad<F: Float>(
+    target: (usize, usize),
+    shape: (usize, usize),
+    pool: &mut BufferPool<F>,
+    fill: impl FnOnce(&mut Array2<F>),
+) -> Array2<F> {
+    let mut full = pool.take(shape);
+    fill(&mut full);
+    if target == shape {
+        full
+    } else {
+        let r = reduce_view(full.view(), target);
+        pool.put(full);
+        r
+    }
+}
+
 /// Reverse rule; computes only the gradients asked for.
 pub(crate) fn vjp<F: Float>(
     op: Binary,
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    y: ArrayView2<F>,
+    (a, b, y): (ArrayView2<F>, ArrayView2<F>, ArrayView2<F>),
     g: ArrayView2<F>,
     need: (bool, bool),
+    pool: &mut BufferPool<F>,
 ) -> (Option<Array2<F>>, Option<Array2<F>>) {
     let shape = g.dim();
     let ab = a.broadcast(shape).expect("recorded shape");
     let bb = b.broadcast(shape).expect("recorded shape");
-    let ga = need.0.then(|| {
-        let full = match op {
-            Binary::Add | Binary::Sub => g.to_owned(),
-            Binary::Mul => Zip::from(&g).and(&bb).map_collect(|&g, &b| g * b),
-            Binary::Div => Zip::from(&g).and(&bb).map_collect(|&g, &b| g / b),
-        };
-        reduce_to(full, a.dim())
+    let ga = need.0.then(|| match op {
+        Binary::Add | Binary::Sub if a.dim() != shape => reduce_view(g, a.dim()),
+        Binary::Add | Binary::Sub => operand_grad(a.dim(), shape, pool, |o| o.assign(&g)),
+        Binary::Mul => operand_grad(a.dim(), shape, pool, |o| {
+            Zip::from(o)
+                .and(&g)
+                .and(&bb)
+                .for_each(|o, &g, &b| *o = g * b)
+        }),
+        Binary::Div => operand_grad(a.dim(), shape, pool, |o| {
+            Zip::from(o)
+                .and(&g)
+                .and(&bb)
+                .for_each(|o, &g, &b| *o = g / b)
+        }),
     });
-    let gb = need.1.then(|| {
-        let full = match op {
-            Binary::Add => g.to_owned(),
-            Binary::Sub => g.mapv(|g| -g),
-            Binary::Mul => Zip::from(&g).and(&ab).map_collect(|&g, &a| g * a),
-            Binary::Div => Zip::from(&g)
+    let gb = need.1.then(|| match op {
+        Binary::Add if b.dim() != shape => reduce_view(g, b.dim()),
+        Binary::Add => operand_grad(b.dim(), shape, pool, |o| o.assign(&g)),
+        Binary::Sub => operand_grad(b.dim(), shape, pool, |o| {
+            Zip::from(o).and(&g).for_each(|o, &g| *o = -g)
+        }),
+        Binary::Mul => operand_grad(b.dim(), shape, pool, |o| {
+            Zip::from(o)
+                .and(&g)
+                .and(&ab)
+                .for_each(|o, &g, &a| *o = g * a)
+        }),
+        Binary::Div => operand_grad(b.dim(), shape, pool, |o| {
+            Zip::from(o)
+                .and(&g)
                 .and(&y)
                 .and(&bb)
-                .map_collect(|&g, &y, &b| -g * y / b),
-        };
-        reduce_to(full, b.dim())
+                .for_each(|o, &g, &y, &b| *o = -g * y / b)
+        }),
     });
     (ga, gb)
 }
@@ -147,7 +195,7 @@ pub(crate) fn sum_opt<F: Float>(tape: &mut Tape<F>, a: Option<Var>, b: Option<Va
 impl<F: Float> Tape<F> {
     fn binary(&mut self, op: Binary, a: Var, b: Var) -> Var {
         let shape = broadcast_shape(name(op), self.shape(a), self.shape(b));
-        let mut value = self.pool.take(shape);
+        let mut value = self.take_buffer(shape);
         forward_into(op, self.value(a), self.value(b), &mut value);
         self.record(Op::Binary(op, a, b), value)
     }

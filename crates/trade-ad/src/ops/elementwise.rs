@@ -1,6 +1,7 @@
 //! Elementwise unary ops: forward kernels, reverse rules (ndarray) and tangent rules (tape ops).
 
 use crate::op::{Op, Unary};
+use crate::tape::BufferPool;
 use crate::{Float, Tape, Var};
 use ndarray::{Array2, ArrayView2, Zip};
 
@@ -168,19 +169,20 @@ pub(crate) fn forward_into<F: Float>(op: Unary, x: ArrayView2<F>, out: &mut Arra
 /// Reverse rule: `g ⊙ f'(x)`.
 pub(crate) fn vjp<F: Float>(
     op: Unary,
-    x: ArrayView2<F>,
-    y: ArrayView2<F>,
+    (x, y): (ArrayView2<F>, ArrayView2<F>),
     g: ArrayView2<F>,
+    pool: &mut BufferPool<F>,
 ) -> Option<Array2<F>> {
     if has_zero_derivative(op) {
         return None;
     }
-    Some(
-        Zip::from(&g)
-            .and(&x)
-            .and(&y)
-            .map_collect(|&g, &x, &y| g * derivative(op, x, y)),
-    )
+    let mut out = pool.take(g.dim());
+    Zip::from(&mut out)
+        .and(&g)
+        .and(&x)
+        .and(&y)
+        .for_each(|o, &g, &x, &y| *o = g * derivative(op, x, y));
+    Some(out)
 }
 
 /// Tangent rule `ẏ = f'(x) ⊙ ẋ`, recorded with tape ops (tangent mode is on).
@@ -295,7 +297,7 @@ unary_methods! {
 impl<F: Float> Tape<F> {
     /// Records a unary op.
     pub(crate) fn unary(&mut self, op: Unary, x: Var) -> Var {
-        let mut value = self.pool.take(self.shape(x));
+        let mut value = self.take_buffer(self.shape(x));
         forward_into(op, self.value(x), &mut value);
         self.record(Op::Unary(op, x), value)
     }

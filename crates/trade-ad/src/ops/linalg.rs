@@ -2,6 +2,7 @@
 
 use crate::op::Op;
 use crate::ops::binary::sum_opt;
+use crate::tape::BufferPool;
 use crate::{Float, Tape, Var};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
@@ -31,38 +32,33 @@ fn forward_into<F: Float>(
     general_mat_mul(F::one(), &op_view(a, ta), &op_view(b, tb), F::zero(), y);
 }
 
-pub(crate) fn forward<F: Float>(
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    ta: bool,
-    tb: bool,
-) -> Array2<F> {
-    let mut y = Array2::zeros(out_shape(a, b, ta, tb));
-    forward_into(a, b, (ta, tb), &mut y);
-    y
-}
-
 /// Reverse rule: `∂op(A) = G op(B)ᵀ`, `∂op(B) = op(A)ᵀ G`, transposed back as needed.
 pub(crate) fn vjp<F: Float>(
     (a, b): (ArrayView2<F>, ArrayView2<F>),
     (ta, tb): (bool, bool),
     g: ArrayView2<F>,
     need: (bool, bool),
+    pool: &mut BufferPool<F>,
 ) -> (Option<Array2<F>>, Option<Array2<F>>) {
+    let mut product = |x: ArrayView2<F>, y: ArrayView2<F>, tx: bool, ty: bool| {
+        let mut out = pool.take(out_shape(x, y, tx, ty));
+        forward_into(x, y, (tx, ty), &mut out);
+        out
+    };
     let ga = need.0.then(|| {
         // d op(A) = G · op(B)ᵀ; if ta, dA = (G op(B)ᵀ)ᵀ = op(B) Gᵀ.
         if ta {
-            forward(b, g, tb, true)
+            product(b, g, tb, true)
         } else {
-            forward(g, b, false, !tb)
+            product(g, b, false, !tb)
         }
     });
     let gb = need.1.then(|| {
         // d op(B) = op(A)ᵀ G; if tb, dB = Gᵀ op(A).
         if tb {
-            forward(g, a, true, ta)
+            product(g, a, true, ta)
         } else {
-            forward(a, g, !ta, false)
+            product(a, g, !ta, false)
         }
     });
     (ga, gb)
@@ -91,7 +87,7 @@ impl<F: Float> Tape<F> {
     /// op(A)·op(B), where op transposes when the flag is set.
     pub fn matmul_t(&mut self, a: Var, b: Var, ta: bool, tb: bool) -> Var {
         let shape = out_shape(self.value(a), self.value(b), ta, tb);
-        let mut value = self.pool.take(shape);
+        let mut value = self.take_buffer(shape);
         forward_into(self.value(a), self.value(b), (ta, tb), &mut value);
         self.record(Op::MatMul { a, b, ta, tb }, value)
     }
