@@ -110,3 +110,83 @@ pub fn pm(values: &[f64], digits: usize) -> String {
         format!("{m:.digits$}")
     }
 }
+
+/// One training run of an experiment: where it lives and how long it trains.
+pub struct Run<'a> {
+    /// Experiment name (also the target name of the saved model).
+    pub experiment: &'a str,
+    /// Method name.
+    pub method: &'a str,
+    /// Run index (0 is saved in the method directory itself, others in `run-<k>`).
+    pub run: usize,
+    /// Master seed of the run.
+    pub seed: u64,
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Peak learning rate of the OneCycle schedule.
+    pub lr: f64,
+}
+
+impl Run<'_> {
+    /// The model directory of this run.
+    pub fn dir(&self, args: &super::ReproduceArgs) -> std::path::PathBuf {
+        let dir = args.out.join(self.experiment).join(self.method);
+        if self.run == 0 {
+            dir
+        } else {
+            dir.join(format!("run-{}", self.run))
+        }
+    }
+}
+
+/// Trains `flow`'s parameters on `losses` (Adam + OneCycle, clip 3, 64-row chunks, atomic
+/// checkpoints every 200 steps, `--resume` aware) with a progress bar. Returns the training wall
+/// time in seconds.
+pub fn train(
+    args: &super::ReproduceArgs,
+    run: &Run<'_>,
+    flow: &trade_flows::Flow,
+    params: &mut trade_ad::ParamStore,
+    losses: Vec<(Box<dyn trade_core::Loss + '_>, trade_core::LossWeight)>,
+) -> Result<f64> {
+    use trade_ad::{AdamConfig, OneCycle, Schedule};
+    use trade_core::{TrainConfig, Trainer, WeightedObjective};
+    let train = TrainConfig {
+        steps: run.steps,
+        adam: AdamConfig::default(),
+        schedule: Schedule::OneCycle(OneCycle::new(run.lr, run.steps)),
+        grad_clip: 3.0,
+        seed: run.seed,
+        chunk_rows: 64,
+        max_consecutive_nonfinite: 20,
+        checkpoint_every: 200,
+    };
+    let ckpt = run.dir(args).join("train-state.json");
+    if !args.resume && ckpt.exists() {
+        std::fs::remove_file(&ckpt)?;
+    }
+    let started = std::time::Instant::now();
+    let mut objective = WeightedObjective::new(flow, losses)?;
+    let mut trainer = Trainer::new(train, Some(ckpt))?;
+    if args.resume {
+        trainer.resume(params, &mut objective)?;
+    }
+    let mut bar = Progress::new(
+        &format!("{} {} #{}", run.experiment, run.method, run.run),
+        run.steps,
+    );
+    trainer.run(params, &mut objective, &mut bar, None)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Saves the trained model as this run's model directory (what `cargo xtask model` loads).
+pub fn save_model(args: &super::ReproduceArgs, run: &Run<'_>, model: &FlowModel) -> Result<()> {
+    let meta = crate::model_dir::ModelMeta {
+        experiment: run.experiment.into(),
+        method: run.method.into(),
+        target: run.experiment.into(),
+        condition_scale: 1.0,
+        seed: run.seed,
+    };
+    crate::model_dir::save(&run.dir(args), model, &meta)
+}

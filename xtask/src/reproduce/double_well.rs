@@ -2,23 +2,19 @@
 //! T ∈ [0.4, 1.1]. Reports NLL and ESS vs T like the multi-well, beside the exact entropy from
 //! `double_well::reference` (the paper gives no numbers for this experiment).
 
-use super::common::{MetricRow, Progress, ess_at, nll_at, pm, write_report};
+use super::common::{MetricRow, Run, ess_at, nll_at, pm, save_model, train, write_report};
 use super::{Profile, ReproduceArgs};
-use crate::model_dir::{self, ModelMeta};
 use anyhow::{Result, bail};
 use ndarray::{Array2, s};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
 use std::time::Instant;
-use trade_ad::{AdamConfig, OneCycle, Schedule};
 use trade_core::loss::{
     EnergySource, Nll, NoiseMode, Proposal, ReferencePoints, ReverseKl, TradeContinuous, TradeGrid,
     TradeGridConfig,
 };
-use trade_core::{
-    ConditionPrior, Loss, LossWeight, Residual, TrainConfig, Trainer, WeightedObjective,
-};
+use trade_core::{ConditionPrior, Loss, LossWeight, Residual};
 use trade_flows::{
     BaseConfig, ConditionConfig, ConditionInput, ConditionerConfig, FlowConfig, FlowModel,
     LayerConfig, PermutationKind, Scaling,
@@ -226,45 +222,17 @@ fn train_one(
     let seed = args.seed + run as u64;
     let mut model = FlowModel::new(flow_config(setup, seed))?;
     let steps = setup.epochs * (data.train.nrows() / setup.batch);
-    let train = TrainConfig {
+    let spec = Run {
+        experiment: "double-well",
+        method,
+        run,
+        seed,
         steps,
-        adam: AdamConfig::default(),
-        schedule: Schedule::OneCycle(OneCycle::new(setup.lr, steps)),
-        grad_clip: 3.0,
-        seed,
-        chunk_rows: 64,
-        max_consecutive_nonfinite: 20,
-        checkpoint_every: 200,
+        lr: setup.lr,
     };
-    let dir = args.out.join("double-well").join(method);
-    let model_dir = if run == 0 {
-        dir.clone()
-    } else {
-        dir.join(format!("run-{run}"))
-    };
-    let ckpt = model_dir.join("train-state.json");
-    if !args.resume && ckpt.exists() {
-        std::fs::remove_file(&ckpt)?;
-    }
-    let started = Instant::now();
-    let mut objective = WeightedObjective::new(&model.flow, losses(method, setup, data, seed)?)?;
-    let mut trainer = Trainer::new(train, Some(ckpt))?;
-    if args.resume {
-        trainer.resume(&mut model.params, &mut objective)?;
-    }
-    let mut bar = Progress::new(&format!("double-well {method} #{run}"), steps);
-    trainer.run(&mut model.params, &mut objective, &mut bar, None)?;
-    drop(bar);
-    drop(objective);
-    let seconds = started.elapsed().as_secs_f64();
-    let meta = ModelMeta {
-        experiment: "double-well".into(),
-        method: method.into(),
-        target: "double-well".into(),
-        condition_scale: 1.0,
-        seed,
-    };
-    model_dir::save(&model_dir, &model, &meta)?;
+    let losses = losses(method, setup, data, seed)?;
+    let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;
+    save_model(args, &spec, &model)?;
     let mut nll = Vec::new();
     let mut ess = Vec::new();
     for (k, &t) in TEMPERATURES.iter().enumerate() {

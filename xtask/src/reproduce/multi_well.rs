@@ -1,23 +1,19 @@
 //! Multi-well 5D (`experiments.md` §1): train at T = 1 on exact samples, transfer to T = 0.5.
 //! Reports NLL and ESS at T = 0.5 and T = 1 beside the paper's numbers and the exact entropy.
 
-use super::common::{MetricRow, Progress, ess_at, nll_at, pm, write_report};
+use super::common::{MetricRow, Run, ess_at, nll_at, pm, save_model, train, write_report};
 use super::{Profile, ReproduceArgs};
-use crate::model_dir::{self, ModelMeta};
 use anyhow::{Result, bail};
 use ndarray::{Array2, s};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
 use std::time::Instant;
-use trade_ad::{AdamConfig, OneCycle, Schedule};
 use trade_core::loss::{
     EnergySource, Nll, NoiseMode, Proposal, ReferencePoints, ReverseKl, Reweighting,
     TradeContinuous, TradeGrid, TradeGridConfig,
 };
-use trade_core::{
-    ConditionPrior, Loss, LossWeight, Residual, TrainConfig, Trainer, WeightedObjective,
-};
+use trade_core::{ConditionPrior, Loss, LossWeight, Residual};
 use trade_flows::{FlowConfig, FlowModel};
 use trade_targets::{MultiWell, MultiWellSampler, ReferenceSampler, Target};
 
@@ -273,46 +269,17 @@ fn train_one(
         setup.lr
     };
     let mut model = FlowModel::new(config)?;
-    let steps = setup.epochs * (data.train.nrows() / setup.batch);
-    let train = TrainConfig {
-        steps,
-        adam: AdamConfig::default(),
-        schedule: Schedule::OneCycle(OneCycle::new(lr, steps)),
-        grad_clip: 3.0,
+    let spec = Run {
+        experiment: "multi-well",
+        method,
+        run,
         seed,
-        chunk_rows: 64,
-        max_consecutive_nonfinite: 20,
-        checkpoint_every: 200,
+        steps: setup.epochs * (data.train.nrows() / setup.batch),
+        lr,
     };
-    let dir = args.out.join("multi-well").join(method);
-    let model_dir = if run == 0 {
-        dir.clone()
-    } else {
-        dir.join(format!("run-{run}"))
-    };
-    let ckpt = model_dir.join("train-state.json");
-    if !args.resume && ckpt.exists() {
-        std::fs::remove_file(&ckpt)?;
-    }
-    let started = Instant::now();
-    let mut objective = WeightedObjective::new(&model.flow, losses(method, setup, data, seed)?)?;
-    let mut trainer = Trainer::new(train, Some(ckpt))?;
-    if args.resume {
-        trainer.resume(&mut model.params, &mut objective)?;
-    }
-    let mut bar = Progress::new(&format!("multi-well {method} #{run}"), steps);
-    trainer.run(&mut model.params, &mut objective, &mut bar, None)?;
-    drop(bar);
-    drop(objective);
-    let seconds = started.elapsed().as_secs_f64();
-    let meta = ModelMeta {
-        experiment: "multi-well".into(),
-        method: method.into(),
-        target: "multi-well".into(),
-        condition_scale: 1.0,
-        seed,
-    };
-    model_dir::save(&model_dir, &model, &meta)?;
+    let losses = losses(method, setup, data, seed)?;
+    let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;
+    save_model(args, &spec, &model)?;
     let target = MultiWell::new(5)?;
     let (curve, marginals) = if run == 0 {
         curves(&model, setup.n_curve, seed)?

@@ -3,9 +3,8 @@
 //! β ∈ [0.4, 2.1]. Evaluated at `y_o = (0, 0)`, β ∈ {0.5, 1, 2}: KL(exact ‖ model) from exact
 //! posterior samples and the exact log Z, NLL beside the exact entropy, and ESS.
 
-use super::common::{MetricRow, Progress, pm, write_report};
+use super::common::{MetricRow, Run, pm, save_model, train, write_report};
 use super::{Profile, ReproduceArgs};
-use crate::model_dir::{self, ModelMeta};
 use anyhow::{Result, bail};
 use ndarray::{Array1, Array2, ArrayView2, s};
 use rand::SeedableRng;
@@ -13,12 +12,8 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
 use std::time::Instant;
-use trade_ad::{AdamConfig, OneCycle, Schedule};
 use trade_core::loss::{self, LogPrior, Nll, NoiseMode, ObservedEnergy, TargetAt, TradeObserved};
-use trade_core::{
-    ConditionPrior, Loss, LossWeight, Residual, TrainConfig, Trainer, WeightedObjective,
-    effective_sample_size,
-};
+use trade_core::{ConditionPrior, Loss, LossWeight, Residual, effective_sample_size};
 use trade_flows::{BaseConfig, FlowConfig, FlowModel, Scaling};
 use trade_targets::{ReferenceSampler, Target, TwoMoons, TwoMoonsSampler, two_moons};
 
@@ -226,46 +221,17 @@ fn train_one(
 ) -> Result<RunResult> {
     let seed = args.seed + run as u64;
     let mut model = FlowModel::new(flow_config(setup, seed))?;
-    let steps = setup.epochs * (data.theta.nrows() / setup.batch);
-    let train = TrainConfig {
-        steps,
-        adam: AdamConfig::default(),
-        schedule: Schedule::OneCycle(OneCycle::new(setup.lr, steps)),
-        grad_clip: 3.0,
+    let spec = Run {
+        experiment: "two-moons",
+        method,
+        run,
         seed,
-        chunk_rows: 64,
-        max_consecutive_nonfinite: 20,
-        checkpoint_every: 200,
+        steps: setup.epochs * (data.theta.nrows() / setup.batch),
+        lr: setup.lr,
     };
-    let dir = args.out.join("two-moons").join(method);
-    let model_dir = if run == 0 {
-        dir.clone()
-    } else {
-        dir.join(format!("run-{run}"))
-    };
-    let ckpt = model_dir.join("train-state.json");
-    if !args.resume && ckpt.exists() {
-        std::fs::remove_file(&ckpt)?;
-    }
-    let started = Instant::now();
-    let mut objective = WeightedObjective::new(&model.flow, losses(method, setup, data, seed)?)?;
-    let mut trainer = Trainer::new(train, Some(ckpt))?;
-    if args.resume {
-        trainer.resume(&mut model.params, &mut objective)?;
-    }
-    let mut bar = Progress::new(&format!("two-moons {method} #{run}"), steps);
-    trainer.run(&mut model.params, &mut objective, &mut bar, None)?;
-    drop(bar);
-    drop(objective);
-    let seconds = started.elapsed().as_secs_f64();
-    let meta = ModelMeta {
-        experiment: "two-moons".into(),
-        method: method.into(),
-        target: "two-moons".into(),
-        condition_scale: 1.0,
-        seed,
-    };
-    model_dir::save(&model_dir, &model, &meta)?;
+    let losses = losses(method, setup, data, seed)?;
+    let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;
+    save_model(args, &spec, &model)?;
     let at = BETAS
         .iter()
         .enumerate()
