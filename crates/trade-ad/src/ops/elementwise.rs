@@ -108,7 +108,13 @@ fn derivative<F: Float>(op: Unary, x: F, y: F) -> F {
         Unary::Sigmoid => y * (one - y),
         Unary::Softplus => sigmoid(x),
         Unary::Silu => {
-            let s = sigmoid(x);
+            // σ(x) = y/x recovers the forward's sigmoid without another exp (to an ulp);
+            // near 0 (and for subnormal y) it is recomputed.
+            let s = if x.abs() > F::c(1e-3) && y != F::zero() {
+                y / x
+            } else {
+                sigmoid(x)
+            };
             s * (one + x * (one - s))
         }
         Unary::Relu => {
