@@ -88,7 +88,11 @@ impl<F: Float> DataParallel<F> {
                 tape.clear();
                 let (loss, out) = f(tape, rows);
                 let grads = tape.backward(loss);
-                (tape.scalar(loss), grads, out)
+                let value = tape.scalar(loss);
+                // Release the tape's shared parameter values now (buffers stay pooled), so the
+                // optimiser's update after this call does not copy every parameter on write.
+                tape.clear();
+                (value, grads, out)
             })
             .collect();
         let mut total = F::zero();

@@ -103,3 +103,20 @@ fn tape_clear_keeps_capacity() {
     assert!(t.is_empty());
     assert_eq!(t.capacity(), cap);
 }
+
+/// After a data-parallel step no tape still shares a parameter, so an optimiser update
+/// writes in place instead of copying every parameter array.
+#[test]
+fn run_releases_parameters_for_in_place_updates() {
+    let (mut store, mlp, x, c) = setup();
+    let mut dp = DataParallel::new(16);
+    let _ = run(&mut dp, &store, &mlp, &x, &c);
+    let id = store.ids().next().unwrap();
+    let before = store.get(id).as_ptr();
+    store.get_mut(id)[[0, 0]] += 1.0;
+    assert_eq!(
+        store.get(id).as_ptr(),
+        before,
+        "parameter was copied on write"
+    );
+}
