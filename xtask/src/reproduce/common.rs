@@ -190,3 +190,28 @@ pub fn save_model(args: &super::ReproduceArgs, run: &Run<'_>, model: &FlowModel)
     };
     crate::model_dir::save(&run.dir(args), model, &meta)
 }
+
+/// The methods to run: `--methods` if given (each must be one of `all`), else the profile's
+/// default (`quick` for the quick profile, `all` for paper).
+pub fn select_methods(
+    args: &super::ReproduceArgs,
+    experiment: &str,
+    all: &[&str],
+    quick: &[&str],
+) -> Result<Vec<String>> {
+    if args.methods.is_empty() {
+        let default = if args.profile == super::Profile::Quick {
+            quick
+        } else {
+            all
+        };
+        return Ok(default.iter().map(|m| m.to_string()).collect());
+    }
+    if let Some(m) = args.methods.iter().find(|m| !all.contains(&m.as_str())) {
+        anyhow::bail!(
+            "--methods: unknown method {m:?} for {experiment}; allowed: {}",
+            all.join(", ")
+        );
+    }
+    Ok(args.methods.clone())
+}

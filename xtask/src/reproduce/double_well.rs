@@ -2,7 +2,9 @@
 //! T ∈ [0.4, 1.1]. Reports NLL and ESS vs T like the multi-well, beside the exact entropy from
 //! `double_well::reference` (the paper gives no numbers for this experiment).
 
-use super::common::{MetricRow, Run, ess_at, nll_at, pm, save_model, train, write_report};
+use super::common::{
+    MetricRow, Run, ess_at, nll_at, pm, save_model, select_methods, train, write_report,
+};
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
 use ndarray::{Array2, s};
@@ -262,24 +264,7 @@ fn t_index(t: f64) -> usize {
 
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
-    let methods: Vec<String> = if args.methods.is_empty() {
-        let default = if args.profile == Profile::Quick {
-            QUICK_METHODS
-        } else {
-            METHODS
-        };
-        default.iter().map(|m| m.to_string()).collect()
-    } else {
-        args.methods.clone()
-    };
-    for m in &methods {
-        if !METHODS.contains(&m.as_str()) {
-            bail!(
-                "--methods: unknown method {m:?} for double-well; allowed: {}",
-                METHODS.join(", ")
-            );
-        }
-    }
+    let methods = select_methods(args, "double-well", METHODS, QUICK_METHODS)?;
     let setup = Setup::of(args.profile);
     let started = Instant::now();
     let data = data(&setup)?;

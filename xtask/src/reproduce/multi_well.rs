@@ -1,7 +1,9 @@
 //! Multi-well 5D (`experiments.md` §1): train at T = 1 on exact samples, transfer to T = 0.5.
 //! Reports NLL and ESS at T = 0.5 and T = 1 beside the paper's numbers and the exact entropy.
 
-use super::common::{MetricRow, Run, ess_at, nll_at, pm, save_model, train, write_report};
+use super::common::{
+    MetricRow, Run, ess_at, nll_at, pm, save_model, select_methods, train, write_report,
+};
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
 use ndarray::{Array2, s};
@@ -313,24 +315,7 @@ fn paper(method: &str) -> Option<(f64, f64)> {
 
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
-    let methods: Vec<String> = if args.methods.is_empty() {
-        let default = if args.profile == Profile::Quick {
-            QUICK_METHODS
-        } else {
-            METHODS
-        };
-        default.iter().map(|m| m.to_string()).collect()
-    } else {
-        args.methods.clone()
-    };
-    for m in &methods {
-        if !METHODS.contains(&m.as_str()) {
-            bail!(
-                "--methods: unknown method {m:?} for multi-well; allowed: {}",
-                METHODS.join(", ")
-            );
-        }
-    }
+    let methods = select_methods(args, "multi-well", METHODS, QUICK_METHODS)?;
     let setup = Setup::of(args.profile);
     let started = Instant::now();
     let data = data(&setup)?;

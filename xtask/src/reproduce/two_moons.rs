@@ -3,7 +3,7 @@
 //! β ∈ [0.4, 2.1]. Evaluated at `y_o = (0, 0)`, β ∈ {0.5, 1, 2}: KL(exact ‖ model) from exact
 //! posterior samples and the exact log Z, NLL beside the exact entropy, and ESS.
 
-use super::common::{MetricRow, Run, pm, save_model, train, write_report};
+use super::common::{MetricRow, Run, pm, save_model, select_methods, train, write_report};
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
 use ndarray::{Array1, Array2, ArrayView2, s};
@@ -242,24 +242,7 @@ fn train_one(
 
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
-    let methods: Vec<String> = if args.methods.is_empty() {
-        let default = if args.profile == Profile::Quick {
-            QUICK_METHODS
-        } else {
-            METHODS
-        };
-        default.iter().map(|m| m.to_string()).collect()
-    } else {
-        args.methods.clone()
-    };
-    for m in &methods {
-        if !METHODS.contains(&m.as_str()) {
-            bail!(
-                "--methods: unknown method {m:?} for two-moons; allowed: {}",
-                METHODS.join(", ")
-            );
-        }
-    }
+    let methods = select_methods(args, "two-moons", METHODS, QUICK_METHODS)?;
     let setup = Setup::of(args.profile);
     let started = Instant::now();
     let data = data(&setup);
