@@ -2,9 +2,9 @@
 
 use crate::op::Op;
 use crate::ops::{binary, elementwise, linalg, reduce, shape};
-use crate::tape::{BufferPool, Node};
+use crate::tape::BufferPool;
 use crate::{Float, Gradients, Tape, Var};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use std::sync::PoisonError;
 
 fn accumulate<F: Float>(
@@ -187,9 +187,3 @@ impl<F: Float> Tape<F> {
         self.record(Op::Custom(op, inputs.to_vec()), value)
     }
 }
-
-#[allow(dead_code)]
-fn _assert_node_size<F: Float>(_: &Node<F>) {}
-
-#[allow(dead_code)]
-const _AXIS: Axis = Axis(0);
