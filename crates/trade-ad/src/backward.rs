@@ -55,6 +55,7 @@ impl<F: Float> Tape<F> {
             "backward: loss must have shape (1, 1), got {:?}",
             self.shape(loss)
         );
+        self.assert_single_trainable_store();
         let mut adj: Vec<Option<Array2<F>>> = Vec::new();
         adj.resize_with(loss.index() + 1, || None);
         adj[loss.index()] = Some(Array2::ones((1, 1)));
@@ -178,6 +179,26 @@ impl<F: Float> Tape<F> {
                 }
             }
         }
+    }
+
+    /// `Gradients` are keyed by `ParamId`, which is only unique within one store: a gradient
+    /// may reach parameters of one store only (other stores on the tape must be frozen).
+    fn assert_single_trainable_store(&self) {
+        let stores: Vec<u64> = self
+            .param_vars
+            .iter()
+            .filter(|(_, vars)| {
+                vars.iter()
+                    .flatten()
+                    .any(|&p| self.nodes[p.index()].needs_grad)
+            })
+            .map(|(uid, _)| *uid)
+            .collect();
+        assert!(
+            stores.len() <= 1,
+            "backward: trainable parameters of {} stores on one tape; freeze all but one store",
+            stores.len()
+        );
     }
 
     /// Records a custom op (see [`CustomOp`](crate::CustomOp)).

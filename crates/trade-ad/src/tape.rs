@@ -66,7 +66,7 @@ pub struct Tape<F: Float = f64> {
     pub(crate) nodes: Vec<Node<F>>,
     pub(crate) tangent_mode: bool,
     /// Parameter nodes recorded so far, per store identity.
-    param_vars: Vec<(u64, Vec<Option<Var>>)>,
+    pub(crate) param_vars: Vec<(u64, Vec<Option<Var>>)>,
     /// Value and adjoint buffers of the previous step, reused by the kernels of the next one
     /// (a `Mutex` only so that the `&self` reverse sweep can use it; never contended).
     pub(crate) pool: Mutex<BufferPool<F>>,

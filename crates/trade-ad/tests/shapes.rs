@@ -58,3 +58,32 @@ fn slice_out_of_bounds() {
     let (mut t, a, _) = two((2, 3), (1, 1));
     t.slice_cols(a, 2, 5);
 }
+
+#[test]
+#[should_panic(expected = "backward: trainable parameters of 2 stores on one tape")]
+fn two_trainable_stores_on_one_tape() {
+    let mut a: trade_ad::ParamStore = trade_ad::ParamStore::new();
+    let mut b: trade_ad::ParamStore = trade_ad::ParamStore::new();
+    let ia = a.add_value("w", Array2::ones((1, 1))).unwrap();
+    let ib = b.add_value("w", Array2::ones((1, 1))).unwrap();
+    let mut t: Tape = Tape::new();
+    let va = t.param(&a, ia);
+    let vb = t.param(&b, ib);
+    let s = t.add(va, vb);
+    t.backward(s);
+}
+
+/// A frozen second store is fine (the Flows-for-Flows left base).
+#[test]
+fn a_frozen_second_store_is_allowed() {
+    let mut a: trade_ad::ParamStore = trade_ad::ParamStore::new();
+    let mut b: trade_ad::ParamStore = trade_ad::ParamStore::new();
+    let ia = a.add_value("w", Array2::ones((1, 1))).unwrap();
+    let ib = b.add_value("w", Array2::ones((1, 1))).unwrap();
+    b.set_trainable(ib, false);
+    let mut t: Tape = Tape::new();
+    let va = t.param(&a, ia);
+    let vb = t.param(&b, ib);
+    let s = t.mul(va, vb);
+    assert!(t.backward(s).param(ia).is_some());
+}
