@@ -11,7 +11,7 @@
 //! inside a box holding all but ~e^{−30} of the mass, uniform within the cell), as the spec says.
 
 use crate::quadrature::log_sum_exp;
-use crate::rows::{map_rows, map_rows_grad};
+use crate::rows::{map_rows, map_rows_grad, row2};
 use crate::{ConditionSpec, ReferenceSampler, Target, TargetError};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::{Rng, RngCore};
@@ -143,10 +143,6 @@ impl Gmm {
         }
         (lg, grad)
     }
-}
-
-fn row2(x: ArrayView1<f64>) -> [f64; 2] {
-    [x[0], x[1]]
 }
 
 impl Target for Gmm {

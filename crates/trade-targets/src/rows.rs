@@ -55,3 +55,8 @@ where
     }
     (energy, grad)
 }
+
+/// The first two coordinates of a row (the 2-D targets).
+pub(crate) fn row2(x: ArrayView1<f64>) -> [f64; 2] {
+    [x[0], x[1]]
+}

@@ -12,7 +12,7 @@
 //! quadrature and sampling (excluded mass < e^{−32β}). The energy itself is not cut.
 
 use crate::quadrature::{gauss_legendre, log_sum_exp};
-use crate::rows::{map_rows, map_rows_grad};
+use crate::rows::{map_rows, map_rows_grad, row2};
 use crate::{ConditionSpec, ReferenceSampler, Target, TargetError};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::{Rng, RngCore};
@@ -147,10 +147,6 @@ fn check_beta(beta: f64) -> Result<(), TargetError> {
         value: beta,
         allowed: format!("[{}, {}]", BETA_ALLOWED.0, BETA_ALLOWED.1),
     })
-}
-
-fn row2(x: ArrayView1<f64>) -> [f64; 2] {
-    [x[0], x[1]]
 }
 
 impl Target for TwoMoons {

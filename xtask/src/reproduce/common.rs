@@ -91,13 +91,14 @@ pub struct MetricRow {
     pub n_runs: usize,
 }
 
-/// Writes `metrics.json` and `report.md` atomically.
+/// Writes `metrics.json` and `report.md` atomically (creating the directory) and prints the report.
 pub fn write_report(dir: &Path, rows: &[MetricRow], markdown: &str) -> Result<()> {
     trade_core::checkpoint::write_atomic(
         &dir.join("metrics.json"),
         serde_json::to_string_pretty(rows)?.as_bytes(),
     )?;
     trade_core::checkpoint::write_atomic(&dir.join("report.md"), markdown.as_bytes())?;
+    println!("{markdown}");
     Ok(())
 }
 

@@ -359,9 +359,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         started.elapsed().as_secs_f64()
     );
     let dir = args.out.join("double-well");
-    std::fs::create_dir_all(&dir)?;
     write_report(&dir, &rows, &md)?;
-    println!("{md}");
     Ok(format!("double-well: {}", summary.join("; ")))
 }
 

@@ -391,13 +391,11 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         started.elapsed().as_secs_f64()
     );
     let dir = args.out.join("multi-well");
-    std::fs::create_dir_all(&dir)?;
     write_plots(&dir, &plotted, setup.n_curve)?;
     let md = format!(
         "{md}\nPlots: `nll_vs_T.svg`, `ess_vs_T.svg`, `marginal_x0_T0.5.svg`, `marginal_x0_T1.svg` (first run of each method).\n"
     );
     write_report(&dir, &rows, &md)?;
-    println!("{md}");
     Ok(format!("multi-well: {}", summary.join("; ")))
 }
 

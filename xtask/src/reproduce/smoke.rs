@@ -1,8 +1,8 @@
 //! `smoke`: TRADE end to end on a 1-D Gaussian family p(x|T) = N(0, T) with an MLP density,
 //! trained at T = 1 only; exercises the exact second-order path of trade-ad in seconds.
 
+use super::common::{MetricRow, write_report};
 use super::{Profile, ReproduceArgs};
-use anyhow::Context;
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -127,7 +127,6 @@ fn report(
     started: Instant,
 ) -> anyhow::Result<String> {
     let dir = args.out.join("smoke");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut rows = Vec::new();
     let mut md = String::from(
         "# smoke: TRADE on p(x|T) = N(0, T)\n\nTrained by NLL at T0 = 1 only, propagated to T ∈ [0.5, 2] by the TRADE loss.\n\n| T | μ(T) | σ(T) | exact √T | KL(p‖q) |\n|---|---|---|---|---|\n",
@@ -139,7 +138,14 @@ fn report(
         md.push_str(&format!(
             "| {temp} | {mu:.4} | {sigma:.4} | {s_true:.4} | {kl:.2e} |\n"
         ));
-        rows.push(serde_json::json!({"method": "trade-continuous", "condition": temp, "metric": "kl", "value": kl, "std": 0.0, "n_runs": 1}));
+        rows.push(MetricRow {
+            method: "trade-continuous".into(),
+            condition: temp,
+            metric: "kl".into(),
+            value: kl,
+            std: 0.0,
+            n_runs: 1,
+        });
     }
     md.push_str(&format!(
         "\nprofile {:?}, seed {}, wall time {:.1} s\n",
@@ -147,17 +153,9 @@ fn report(
         args.seed,
         started.elapsed().as_secs_f64()
     ));
-    std::fs::write(dir.join("report.md"), &md)?;
-    std::fs::write(
-        dir.join("metrics.json"),
-        serde_json::to_string_pretty(&rows)?,
-    )?;
-    println!("{md}");
-    println!("written to {}", dir.display());
+    write_report(&dir, &rows, &md)?;
     Ok(format!(
         "smoke: max KL(p‖q) over T ∈ [0.5, 2] = {:.1e}",
-        rows.iter()
-            .filter_map(|r| r["value"].as_f64())
-            .fold(0.0, f64::max)
+        rows.iter().map(|r| r.value).fold(0.0, f64::max)
     ))
 }

@@ -342,9 +342,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         started.elapsed().as_secs_f64()
     );
     let dir = args.out.join("two-moons");
-    std::fs::create_dir_all(&dir)?;
     write_report(&dir, &rows, &md)?;
-    println!("{md}");
     Ok(format!("two-moons: {}", summary.join("; ")))
 }
 
