@@ -257,3 +257,37 @@ fn histogram_kl_is_zero_for_identical_sets_and_positive_otherwise() {
         max_relative = 1e-12
     );
 }
+
+#[test]
+fn coverage_of_a_calibrated_posterior_is_nominal_and_of_a_narrow_one_is_low() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
+    let n_pairs = 2000;
+    let truth: Vec<f64> = (0..n_pairs).map(|_| normal()).collect();
+    let draws: Vec<Vec<f64>> = (0..n_pairs)
+        .map(|_| (0..200).map(|_| normal()).collect())
+        .collect();
+    let narrow: Vec<Vec<f64>> = draws
+        .iter()
+        .map(|d| d.iter().map(|v| 0.3 * v).collect())
+        .collect();
+    let levels = metrics::COVERAGE_LEVELS;
+    let hits = metrics::coverage_hits(&truth, &draws, &levels).unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    let curve = metrics::coverage_curve(&hits, 200, &mut rng);
+    for (&l, &(c, lo, hi)) in levels.iter().zip(&curve) {
+        assert!((c - l).abs() < 0.04, "level {l}: coverage {c}");
+        assert!(lo <= c && c <= hi && hi - lo < 0.06, "band ({lo}, {hi})");
+    }
+    let hits = metrics::coverage_hits(&truth, &narrow, &levels).unwrap();
+    let curve = metrics::coverage_curve(&hits, 0, &mut rng);
+    assert!(curve[9].0 < 0.6, "an over-confident posterior under-covers");
+    // Interpolated quantile, errors.
+    assert_relative_eq!(metrics::quantile(&[0.0, 1.0, 2.0], 0.75), 1.5);
+    assert!(metrics::coverage_hits(&[0.0], &[], &levels).is_err());
+    assert!(metrics::coverage_hits(&[0.0], &[vec![1.0]], &[1.0]).is_err());
+    assert_eq!(
+        metrics::coverage_hits(&[0.0], &[vec![f64::NAN, 0.0]], &[0.5]).unwrap(),
+        vec![vec![false]]
+    );
+}

@@ -44,6 +44,21 @@ pub fn log_prior(theta: [f64; 2]) -> f64 {
     -(theta[0] * theta[0] + theta[1] * theta[1]) / (2.0 * s2) - (2.0 * PI * s2).ln()
 }
 
+/// The moon radius `r(θ, y) = ‖y − (−|θ0 + θ1|/√2, (θ1 − θ0)/√2) − (0.25, 0)‖`, the statistic
+/// of the coverage curves (`method.md` §13.6). Under the simulator it is the radius r ~ N(0.1,
+/// 0.01²) (equal to ρ of the likelihood wherever L > 0).
+///
+/// ```
+/// let t = 0.35 * std::f64::consts::FRAC_1_SQRT_2;
+/// let r = trade_targets::two_moons::moon_radius([t, t], [0.0, 0.0]);
+/// assert!((r - 0.1).abs() < 1e-12);
+/// ```
+pub fn moon_radius(theta: [f64; 2], y: [f64; 2]) -> f64 {
+    let a = -(theta[0] + theta[1]).abs() * FRAC_1_SQRT_2;
+    let b = (theta[1] - theta[0]) * FRAC_1_SQRT_2;
+    (y[0] - a - 0.25).hypot(y[1] - b)
+}
+
 /// log L(y|θ) in closed form; −∞ outside the moon (u ≤ 0).
 ///
 /// ```

@@ -424,3 +424,25 @@ fn samplers_are_deterministic() {
         assert_eq!(s.sample(5, &mut rng(9)), s.sample(5, &mut rng(9)));
     }
 }
+
+#[test]
+fn moon_radius_recovers_the_simulator_radius_and_the_likelihood_rho() {
+    let mut r = rng(21);
+    let mut radii = Vec::new();
+    for k in 0..4000 {
+        let th = [
+            0.3 * ((k as f64) * 0.7).sin(),
+            0.3 * ((k as f64) * 1.3).cos(),
+        ];
+        let y = two_moons::simulate(th, &mut r);
+        let rad = two_moons::moon_radius(th, y);
+        // Where L > 0, log L = const − 5000 (ρ − 0.1)² − ln ρ with ρ = r.
+        let l = two_moons::log_likelihood(th, y);
+        if l.is_finite() {
+            let expect = two_moons::log_lik_constant() - 5000.0 * (rad - 0.1).powi(2) - rad.ln();
+            assert_relative_eq!(l, expect, max_relative = 1e-10);
+        }
+        radii.push(rad);
+    }
+    within_4_sigma(&radii, two_moons::RADIUS_MEAN, Some(1e-4), "moon radius");
+}
