@@ -1,4 +1,4 @@
-//! Minimal SVG line plots for the reports (no plotting dependency: a few series, axes, ticks
+//! Minimal SVG line and scatter plots for the reports (no plotting dependency: a few series, axes, ticks
 //! and a legend are all the reports need, and SVG opens in any browser).
 
 use std::fmt::Write as _;
@@ -34,8 +34,24 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// How a series is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    Line,
+    Dots,
+}
+
 /// Renders a line chart as an SVG document.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    chart(title, x_label, y_label, series, Mark::Line)
+}
+
+/// Renders a scatter plot (small translucent dots; `dashed` is ignored) as an SVG document.
+pub fn scatter_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    chart(title, x_label, y_label, series, Mark::Dots)
+}
+
+fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], mark: Mark) -> String {
     let (w, h, ml, mr, mt, mb) = (720.0, 440.0, 70.0, 190.0, 40.0, 50.0);
     let pts = || {
         series
@@ -106,6 +122,31 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     );
     for (k, se) in series.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
+        if mark == Mark::Dots {
+            for &(x, y) in se
+                .points
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+            {
+                let _ = write!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="1.3" fill="{color}" fill-opacity="0.35"/>"#,
+                    sx(x),
+                    sy(y)
+                );
+            }
+            let ly = mt + 14.0 + 18.0 * k as f64;
+            let _ = write!(
+                s,
+                r#"<circle cx="{0}" cy="{1}" r="4" fill="{color}"/><text x="{2}" y="{3}">{4}</text>"#,
+                ml + pw + 22.0,
+                ly,
+                ml + pw + 40.0,
+                ly + 4.0,
+                se.label
+            );
+            continue;
+        }
         let path: Vec<String> = se
             .points
             .iter()
@@ -200,6 +241,22 @@ mod tests {
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(!s.contains("NaN"));
+    }
+
+    #[test]
+    fn scatter_draws_one_dot_per_finite_point_plus_legend() {
+        let s = scatter_chart(
+            "t",
+            "x",
+            "y",
+            &[Series {
+                label: "a".into(),
+                points: vec![(0.0, 1.0), (1.0, 2.0), (f64::NAN, 0.0)],
+                dashed: false,
+            }],
+        );
+        assert_eq!(s.matches("<circle").count(), 3);
+        assert!(!s.contains("<polyline"));
     }
 
     #[test]

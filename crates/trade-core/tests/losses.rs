@@ -45,7 +45,13 @@ fn small_flow() -> FlowModel {
 fn model_expectation_of_g_vanishes() {
     let mut m = small_flow();
     // Move away from the identity start so the check is not trivial.
-    for id in m.params.ids().collect::<Vec<_>>() {
+    // Trainable parameters only: the frozen permutation indices must stay integers.
+    for id in m
+        .params
+        .ids()
+        .filter(|&id| m.params.is_trainable(id))
+        .collect::<Vec<_>>()
+    {
         m.params
             .get_mut(id)
             .mapv_inplace(|v| v + 0.05 * (v * 7.0 + 1.3).sin());
@@ -238,4 +244,77 @@ fn reweighting_trains_and_restores_its_state() {
     let state = serde_json::json!({"ema": 4.5, "min": 4.4});
     r.restore(&state).unwrap();
     assert_eq!(r.state(), state);
+}
+
+/// The variance loss's value is the biased batch variance of U + log q, and its tape gradient
+/// equals the finite-difference gradient of that variance at fixed samples (trade-ad oracle).
+#[test]
+fn variance_loss_value_and_gradient_match_the_batch_variance() {
+    let mut m = small_flow();
+    // Trainable parameters only: the frozen permutation indices must stay integers.
+    for id in m
+        .params
+        .ids()
+        .filter(|&id| m.params.is_trainable(id))
+        .collect::<Vec<_>>()
+    {
+        m.params
+            .get_mut(id)
+            .mapv_inplace(|v| v + 0.05 * (v * 5.0 + 0.7).sin());
+    }
+    let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
+    let prior = ConditionPrior::new(0.4, 1.1).unwrap();
+    let mut loss = loss::VarianceLoss::new(target.clone(), prior, 64).unwrap();
+    let ctx = loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step: 3,
+        total: 10,
+    };
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let b = loss.prepare(&ctx, &mut rng).unwrap();
+    let c = b.c[[0, 0]];
+    let (xs, lqs) = loss::sample(&m.flow, &m.params, 64, c, &mut rng).unwrap();
+    let lp = loss::log_prob(&m.flow, &m.params, xs.view(), b.c.view()).unwrap();
+    let worst = (&lqs - &lp).mapv(f64::abs).fold(0.0f64, |a, b| a.max(*b));
+    assert!(worst < 1e-9, "sampler log q vs log_prob: {worst}");
+    let variance = |store: &trade_ad::ParamStore| {
+        let lq = loss::log_prob(&m.flow, store, b.x.view(), b.c.view()).unwrap();
+        let u = target.energy(b.x.view(), Array1::from_elem(b.n, c).view());
+        let v = &u + &lq;
+        v.var(0.0)
+    };
+    let mut tape: Tape = Tape::new();
+    let ps = loss.per_sample(&mut tape, &ctx, &b, 0..b.n).unwrap();
+    let mean = tape.mean(ps, None);
+    approx::assert_relative_eq!(
+        tape.value(mean)[[0, 0]],
+        variance(&m.params),
+        max_relative = 1e-10
+    );
+    let grads = tape.backward(mean);
+    let id = m
+        .params
+        .ids()
+        .filter(|&id| m.params.is_trainable(id))
+        .nth(2)
+        .unwrap();
+    let analytic = grads.param(id).unwrap().clone();
+    let mut store = m.params.clone();
+    let numeric = trade_ad::testing::numerical_gradient(
+        |w| {
+            *store.get_mut(id) = w.clone();
+            variance(&store)
+        },
+        m.params.get(id),
+    );
+    let err = (&analytic - &numeric)
+        .mapv(f64::abs)
+        .fold(0.0f64, |a, b| a.max(*b));
+    let scale = numeric.mapv(f64::abs).fold(0.0f64, |a, b| a.max(*b));
+    assert!(
+        err <= 1e-6 * scale.max(1.0),
+        "max error {err} (scale {scale})"
+    );
+    assert!(loss::VarianceLoss::new(target, prior, 1).is_err());
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use trade_core::loss::{
     EnergySource, Nll, NoiseMode, Proposal, ReferencePoints, ReverseKl, TradeContinuous, TradeGrid,
-    TradeGridConfig,
+    TradeGridConfig, VarianceLoss,
 };
 use trade_core::{ConditionPrior, Loss, LossWeight, Residual};
 use trade_flows::{
@@ -24,7 +24,13 @@ use trade_flows::{
 use trade_targets::{DoubleWell, DoubleWellSampler, ReferenceSampler, Target, double_well};
 
 /// Methods this experiment runs by default, in table order.
-const METHODS: &[&str] = &["trade-grid", "trade-continuous", "reverse-kl-nll", "nll"];
+const METHODS: &[&str] = &[
+    "trade-grid",
+    "trade-continuous",
+    "reverse-kl-nll",
+    "variance-nll",
+    "nll",
+];
 /// Quick profile: the subset the README's default run trains.
 const QUICK_METHODS: &[&str] = &["trade-grid", "nll"];
 /// Temperatures of the NLL/ESS-vs-T table (the training range; T = 1 is the boundary).
@@ -201,6 +207,12 @@ fn losses(
             Box::new(ReverseKl::new(target, prior, true, setup.batch)?),
             LossWeight::constant(1.0, 1e9, 1e3),
         )),
+        // method.md §12: the optional log-variance loss, one T per batch from the prior, with
+        // the TRADE weight settings (adaptive, init 1e-3).
+        "variance-nll" => out.push((
+            Box::new(VarianceLoss::new(target, prior, setup.batch)?),
+            trade_weight,
+        )),
         other => bail!("method {other:?} is not a double-well method"),
     }
     Ok(out)
@@ -211,8 +223,13 @@ struct RunResult {
     nll: Vec<f64>,
     /// ESS (%) per entry of `TEMPERATURES`.
     ess: Vec<f64>,
+    /// Model samples at each `TABLE_T`, for the scatter plots.
+    samples: Vec<Vec<(f64, f64)>>,
     seconds: f64,
 }
+
+/// Points per scatter plot.
+const SCATTER_POINTS: usize = 2000;
 
 fn train_one(
     method: &str,
@@ -252,7 +269,21 @@ fn train_one(
             seed + 1000 * (k as u64 + 1),
         )?);
     }
-    Ok(RunResult { nll, ess, seconds })
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed + 77);
+    let samples = TABLE_T
+        .iter()
+        .map(|&t| {
+            let (x, _) =
+                trade_core::loss::sample(&model.flow, &model.params, SCATTER_POINTS, t, &mut rng)?;
+            Ok(x.rows().into_iter().map(|r| (r[0], r[1])).collect())
+        })
+        .collect::<Result<_>>()?;
+    Ok(RunResult {
+        nll,
+        ess,
+        samples,
+        seconds,
+    })
 }
 
 fn t_index(t: f64) -> usize {
@@ -276,6 +307,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
     let mut table = String::new();
     let mut vs_t = String::new();
     let mut summary = Vec::new();
+    let mut curves: Vec<Curve> = Vec::new();
     for m in &methods {
         let results: Vec<RunResult> = (0..setup.runs)
             .map(|r| train_one(m, &setup, &data, args, r))
@@ -295,6 +327,15 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
                 });
             }
         }
+        let mean_of = |v: Vec<f64>| trade_core::metrics::mean_std(&v).0;
+        curves.push(Curve {
+            method: m.clone(),
+            nll_gap: (0..TEMPERATURES.len())
+                .map(|k| mean_of(nll_k(k)) - entropy[k])
+                .collect(),
+            ess: (0..TEMPERATURES.len()).map(|k| mean_of(ess_k(k))).collect(),
+            samples: results[0].samples.clone(),
+        });
         let (a, b) = (t_index(TABLE_T[0]), t_index(TABLE_T[1]));
         let secs = results.iter().map(|r| r.seconds).sum::<f64>() / results.len() as f64;
         table.push_str(&format!(
@@ -333,13 +374,15 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
          Flow: {} GLOW affine blocks (0.3·tanh), MLP {:?}, N(0, I), batch {}, {} epochs, lr {}; {} run(s)\n\
          per method; {} training samples.\n\n\
          Deviations from `experiments.md` §7: no SoftFlow (the flow sees no log σ condition and the\n\
-         data get no noise); the variance-loss baseline is not implemented. The paper reports no\n\
+         data get no noise). `variance-nll` is NLL + the optional log-variance loss (method.md §12). The paper reports no\n\
          numbers for this experiment, so the anchors are the exact entropies (optimal NLL) from\n\
          quadrature (`double_well::reference`).\n\n\
          | method | NLL T=0.5 | NLL T=1.0 | ESS T=0.5 | ESS T=1.0 | train time / run |\n\
          |---|---|---|---|---|---|\n{table}\
          | exact (entropy) | {:.4} | {:.4} | 100 % | 100 % | |\n\n\
          ## NLL and ESS vs T\n\n| | {} |\n|---|{}\n{vs_t}| exact entropy | {} |\n\n\
+         Plots: `nll_gap_vs_T.svg`, `ess_vs_T.svg` (means over runs), `scatter_<method>_T<T>.svg` (first run's\n\
+         samples against exact samples).\n\n\
          Wall time {:.0} s.\n",
         args.profile,
         setup.n_reference,
@@ -359,8 +402,99 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         started.elapsed().as_secs_f64()
     );
     let dir = args.out.join("double-well");
+    plots(&dir, &curves, &data)?;
     write_report(&dir, &rows, &md)?;
     Ok(format!("double-well: {}", summary.join("; ")))
+}
+
+/// One method's curves for the plots.
+struct Curve {
+    method: String,
+    /// Mean NLL − exact entropy per entry of `TEMPERATURES`.
+    nll_gap: Vec<f64>,
+    /// Mean ESS (%) per entry of `TEMPERATURES`.
+    ess: Vec<f64>,
+    /// First run's samples per entry of `TABLE_T`.
+    samples: Vec<Vec<(f64, f64)>>,
+}
+
+/// NLL − entropy and ESS against T (means over runs), and scatter plots of the first run's
+/// samples at each `TABLE_T` against exact samples.
+fn plots(dir: &std::path::Path, curves: &[Curve], data: &Data) -> Result<()> {
+    use crate::plot::{Series, line_chart, scatter_chart};
+    std::fs::create_dir_all(dir)?;
+    let save = |name: &str, svg: String| {
+        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
+            .map_err(anyhow::Error::from)
+    };
+    let series = |f: &dyn Fn(&Curve) -> &Vec<f64>| {
+        curves
+            .iter()
+            .map(|c| Series {
+                label: c.method.clone(),
+                points: TEMPERATURES
+                    .iter()
+                    .copied()
+                    .zip(f(c).iter().copied())
+                    .collect(),
+                dashed: false,
+            })
+            .collect::<Vec<_>>()
+    };
+    save(
+        "nll_gap_vs_T.svg",
+        line_chart(
+            "double well 2D: NLL − exact entropy vs T (trained at T = 1)",
+            "T",
+            "NLL − entropy (nats)",
+            &series(&|c| &c.nll_gap),
+        ),
+    )?;
+    save(
+        "ess_vs_T.svg",
+        line_chart(
+            "double well 2D: ESS vs T",
+            "T",
+            "ESS (%)",
+            &series(&|c| &c.ess),
+        ),
+    )?;
+    for (j, &t) in TABLE_T.iter().enumerate() {
+        let exact = if (t - 1.0).abs() < 1e-12 {
+            &data.val
+        } else {
+            &data.reference[t_index(t)]
+        };
+        let exact: Vec<(f64, f64)> = exact
+            .rows()
+            .into_iter()
+            .take(SCATTER_POINTS)
+            .map(|r| (r[0], r[1]))
+            .collect();
+        for c in curves {
+            save(
+                &format!("scatter_{}_T{t}.svg", c.method),
+                scatter_chart(
+                    &format!("double well 2D at T = {t}"),
+                    "x₀",
+                    "x₁",
+                    &[
+                        Series {
+                            label: "exact".into(),
+                            points: exact.clone(),
+                            dashed: false,
+                        },
+                        Series {
+                            label: c.method.clone(),
+                            points: c.samples[j].clone(),
+                            dashed: false,
+                        },
+                    ],
+                ),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
 use std::time::Instant;
 use trade_core::loss::{self, LogPrior, Nll, NoiseMode, ObservedEnergy, TargetAt, TradeObserved};
+use trade_core::metrics::{self, COVERAGE_LEVELS};
 use trade_core::{ConditionPrior, Loss, LossWeight, Residual, effective_sample_size};
 use trade_flows::{BaseConfig, FlowConfig, FlowModel, Scaling};
 use trade_targets::{ReferenceSampler, Target, TwoMoons, TwoMoonsSampler, two_moons};
@@ -39,6 +40,10 @@ struct Setup {
     epochs: usize,
     lr: f64,
     runs: usize,
+    /// Coverage: reference pairs per β, flow draws per pair, bootstrap resamples of the band.
+    coverage_pairs: usize,
+    coverage_draws: usize,
+    coverage_boot: usize,
 }
 
 impl Setup {
@@ -55,6 +60,9 @@ impl Setup {
                 epochs: 20,
                 lr: 4e-4,
                 runs: 3,
+                coverage_pairs: 1000,
+                coverage_draws: 300,
+                coverage_boot: 1000,
             },
             Profile::Quick => Self {
                 n_data: 25_000,
@@ -67,6 +75,9 @@ impl Setup {
                 epochs: 10,
                 lr: 2e-3,
                 runs: 1,
+                coverage_pairs: 300,
+                coverage_draws: 300,
+                coverage_boot: 200,
             },
         }
     }
@@ -169,11 +180,86 @@ fn losses(
     Ok(out)
 }
 
-/// Metrics at y_o for one β.
+/// Metrics at y_o for one β, the coverage curve, and a few model samples for the scatter plot.
 struct AtBeta {
     kl: f64,
     nll: f64,
     ess: f64,
+    /// (coverage, lower, upper) per level of [`COVERAGE_LEVELS`].
+    coverage: Vec<(f64, f64, f64)>,
+    samples: Vec<(f64, f64)>,
+}
+
+/// Calibration reference pairs at one β (`targets.md` §4): y from the β = 1 prior predictive,
+/// θ* ~ p_β(·|y) exactly.
+struct Pairs {
+    y: Vec<[f64; 2]>,
+    theta: Vec<[f64; 2]>,
+}
+
+/// Points drawn for the scatter plots.
+const SCATTER_POINTS: usize = 2000;
+
+fn reference_pairs(n: usize, beta: f64, seed: u64) -> Result<Pairs> {
+    use rayon::prelude::*;
+    let pairs: Vec<([f64; 2], [f64; 2])> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = trade_ad::rng_for(seed, i as u64);
+            loop {
+                let th = [
+                    two_moons::PRIOR_SD
+                        * rand_distr::Distribution::<f64>::sample(&StandardNormal, &mut rng),
+                    two_moons::PRIOR_SD
+                        * rand_distr::Distribution::<f64>::sample(&StandardNormal, &mut rng),
+                ];
+                let y = two_moons::simulate(th, &mut rng);
+                // An observation without posterior mass at this β (numerically) is redrawn.
+                if let Ok(sampler) = TwoMoonsSampler::new(y, beta) {
+                    let t = sampler.sample(1, &mut rng);
+                    return (y, [t[[0, 0]], t[[0, 1]]]);
+                }
+            }
+        })
+        .collect();
+    Ok(Pairs {
+        y: pairs.iter().map(|p| p.0).collect(),
+        theta: pairs.iter().map(|p| p.1).collect(),
+    })
+}
+
+/// Coverage of the moon radius (`method.md` §13.6) of `model` at β over `pairs`.
+fn coverage(
+    model: &FlowModel,
+    setup: &Setup,
+    pairs: &Pairs,
+    beta: f64,
+    seed: u64,
+) -> Result<Vec<(f64, f64, f64)>> {
+    let m = setup.coverage_draws;
+    let n = pairs.y.len();
+    let ym = Array2::from_shape_fn((n * m, 2), |(i, j)| pairs.y[i / m][j]);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (th, _) = loss::sample_with_y(&model.flow, &model.params, beta, ym.view(), &mut rng)?;
+    let draws: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..m)
+                .map(|k| {
+                    let r = th.row(i * m + k);
+                    two_moons::moon_radius([r[0], r[1]], pairs.y[i])
+                })
+                .collect()
+        })
+        .collect();
+    let truth: Vec<f64> = (0..n)
+        .map(|i| two_moons::moon_radius(pairs.theta[i], pairs.y[i]))
+        .collect();
+    let hits = metrics::coverage_hits(&truth, &draws, &COVERAGE_LEVELS)?;
+    Ok(metrics::coverage_curve(
+        &hits,
+        setup.coverage_boot,
+        &mut rng,
+    ))
 }
 
 struct RunResult {
@@ -205,10 +291,18 @@ fn evaluate(model: &FlowModel, setup: &Setup, beta: f64, seed: u64) -> Result<At
     let (xs, lqs) = loss::sample_with_y(&model.flow, &model.params, beta, ym.view(), &mut rng)?;
     let us = target.energy(xs.view(), Array1::from_elem(m, beta).view());
     let log_w: Vec<f64> = us.iter().zip(&lqs).map(|(u, l)| -u - l).collect();
+    let samples = xs
+        .rows()
+        .into_iter()
+        .take(SCATTER_POINTS)
+        .map(|r| (r[0], r[1]))
+        .collect();
     Ok(AtBeta {
         kl,
         nll,
         ess: effective_sample_size(&log_w),
+        coverage: Vec::new(),
+        samples,
     })
 }
 
@@ -216,6 +310,7 @@ fn train_one(
     method: &str,
     setup: &Setup,
     data: &Data,
+    pairs: &[Pairs],
     args: &ReproduceArgs,
     run: usize,
 ) -> Result<RunResult> {
@@ -235,7 +330,11 @@ fn train_one(
     let at = BETAS
         .iter()
         .enumerate()
-        .map(|(k, &b)| evaluate(&model, setup, b, 100 + k as u64))
+        .map(|(k, &b)| {
+            let mut at = evaluate(&model, setup, b, 100 + k as u64)?;
+            at.coverage = coverage(&model, setup, &pairs[k], b, 200 + k as u64)?;
+            Ok(at)
+        })
         .collect::<Result<_>>()?;
     Ok(RunResult { at, seconds })
 }
@@ -246,6 +345,13 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
     let setup = Setup::of(args.profile);
     let started = Instant::now();
     let data = data(&setup);
+    let pairs: Vec<Pairs> = BETAS
+        .iter()
+        .enumerate()
+        .map(|(k, &b)| reference_pairs(setup.coverage_pairs, b, 300 + k as u64))
+        .collect::<Result<_>>()?;
+    let mut first_runs: Vec<(String, RunResult)> = Vec::new();
+    let mut coverage_table = String::new();
     let refs: Vec<two_moons::TwoMoonsReference> = BETAS
         .iter()
         .map(|&b| Ok(two_moons::reference(Y_O, b)?))
@@ -255,7 +361,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
     let mut summary = Vec::new();
     for m in &methods {
         let results: Vec<RunResult> = (0..setup.runs)
-            .map(|r| train_one(m, &setup, &data, args, r))
+            .map(|r| train_one(m, &setup, &data, &pairs, args, r))
             .collect::<Result<_>>()?;
         let col = |k: usize, f: &dyn Fn(&AtBeta) -> f64| -> Vec<f64> {
             results.iter().map(|r| f(&r.at[k])).collect()
@@ -284,6 +390,42 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
                 pm(&col(k, &|a| a.ess), 1)
             ));
         }
+        for (k, &b) in BETAS.iter().enumerate() {
+            let mut cells = Vec::new();
+            let mut abs_err = Vec::new();
+            for (l, &level) in COVERAGE_LEVELS.iter().enumerate() {
+                let v: Vec<f64> = results.iter().map(|r| r.at[k].coverage[l].0).collect();
+                let (value, _) = trade_core::metrics::mean_std(&v);
+                let (lo, hi) = (
+                    results[0].at[k].coverage[l].1,
+                    results[0].at[k].coverage[l].2,
+                );
+                rows.push(MetricRow {
+                    method: m.clone(),
+                    condition: b,
+                    metric: format!("coverage@{level:.2}"),
+                    value,
+                    // Half-width of the 95 % bootstrap band of the first run, as a std.
+                    std: (hi - lo) / (2.0 * 1.96),
+                    n_runs: v.len(),
+                });
+                cells.push(format!("{value:.2}"));
+                abs_err.push((value - level).abs());
+            }
+            let mace = abs_err.iter().sum::<f64>() / abs_err.len() as f64;
+            rows.push(MetricRow {
+                method: m.clone(),
+                condition: b,
+                metric: "coverage_mean_abs_error".into(),
+                value: mace,
+                std: 0.0,
+                n_runs: results.len(),
+            });
+            coverage_table.push_str(&format!(
+                "| {m} | {b} | {} | {mace:.3} |\n",
+                cells.join(" | ")
+            ));
+        }
         let secs = results.iter().map(|r| r.seconds).sum::<f64>() / results.len() as f64;
         table.push_str(&format!("| {m} | {} | {secs:.0} s |\n", cells.join(" | ")));
         summary.push(format!(
@@ -291,7 +433,10 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
             pm(&col(0, &|a| a.kl), 3),
             pm(&col(2, &|a| a.kl), 3)
         ));
+        first_runs.push((m.clone(), results.into_iter().next().expect("runs ≥ 1")));
     }
+    let dir = args.out.join("two-moons");
+    plots(&dir, &first_runs, &setup)?;
     let exact_cells: Vec<String> = refs
         .iter()
         .map(|r| format!("0 | {:.4} | 100 %", r.entropy))
@@ -324,7 +469,16 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
          | exact | {} | |\n\n\
          ## Exact references at y_o (moon-polar quadrature)\n\n\
          | β | log Z | E[log L] | entropy | mean | Var θ0 / Var θ1 |\n|---|---|---|---|---|---|\n{anchors}\n\
-         Not done yet: coverage curves of the moon radius (method.md §13.6) and the scatter plots.\n\n\
+         ## Coverage of the moon radius (method.md §13.6)\n\n\
+         Empirical coverage of central credible intervals of r(θ, y) = ‖y − (−|θ0 + θ1|/√2, (θ1 − θ0)/√2) − (0.25, 0)‖\n\
+         at 10 nominal levels, over {} reference pairs per β (y from the β = 1 prior predictive, θ* ~ p_β(·|y)\n\
+         exactly) with {} flow draws per pair; a calibrated model has coverage = level. `mean |err|` is the\n\
+         mean absolute deviation from the diagonal; the 95 % bootstrap bands ({} resamples of the pairs) are\n\
+         in metrics.json (std = half-width / 1.96) and in `coverage_beta*.svg`.\n\n\
+         | method | β | 0.05 | 0.15 | 0.25 | 0.35 | 0.45 | 0.55 | 0.65 | 0.75 | 0.85 | 0.95 | mean \\|err\\| |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n{coverage_table}\n\
+         Plots: `kl_vs_beta.svg`, `ess_vs_beta.svg`, `coverage_beta{{0.5,1,2}}.svg`, and\n\
+         `scatter_<method>_beta<β>.svg` (model samples at y_o against exact posterior samples; first run).\n\n\
          Wall time {:.0} s.\n",
         args.profile,
         data.theta.nrows(),
@@ -339,11 +493,104 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         setup.groups,
         setup.batch / setup.groups,
         exact_cells.join(" | "),
+        setup.coverage_pairs,
+        setup.coverage_draws,
+        setup.coverage_boot,
         started.elapsed().as_secs_f64()
     );
-    let dir = args.out.join("two-moons");
     write_report(&dir, &rows, &md)?;
     Ok(format!("two-moons: {}", summary.join("; ")))
+}
+
+/// KL and ESS against β, coverage curves per β, and scatter plots at y_o (first run of each
+/// method).
+fn plots(dir: &std::path::Path, runs: &[(String, RunResult)], setup: &Setup) -> Result<()> {
+    use crate::plot::{Series, line_chart, scatter_chart};
+    std::fs::create_dir_all(dir)?;
+    let save = |name: &str, svg: String| {
+        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
+            .map_err(anyhow::Error::from)
+    };
+    let per_beta = |f: &dyn Fn(&AtBeta) -> f64| -> Vec<Series> {
+        runs.iter()
+            .map(|(m, r)| Series {
+                label: m.clone(),
+                points: BETAS.iter().zip(&r.at).map(|(&b, a)| (b, f(a))).collect(),
+                dashed: false,
+            })
+            .collect()
+    };
+    save(
+        "kl_vs_beta.svg",
+        line_chart(
+            "two moons: KL(exact ‖ model) at y_o",
+            "β",
+            "KL (nats)",
+            &per_beta(&|a| a.kl),
+        ),
+    )?;
+    save(
+        "ess_vs_beta.svg",
+        line_chart(
+            "two moons: ESS at y_o",
+            "β",
+            "ESS (%)",
+            &per_beta(&|a| a.ess),
+        ),
+    )?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for (k, &b) in BETAS.iter().enumerate() {
+        let mut series = vec![Series {
+            label: "calibrated".into(),
+            points: vec![(0.0, 0.0), (1.0, 1.0)],
+            dashed: true,
+        }];
+        for (m, r) in runs {
+            series.push(Series {
+                label: m.clone(),
+                points: COVERAGE_LEVELS
+                    .iter()
+                    .zip(&r.at[k].coverage)
+                    .map(|(&l, c)| (l, c.0))
+                    .collect(),
+                dashed: false,
+            });
+        }
+        save(
+            &format!("coverage_beta{b}.svg"),
+            line_chart(
+                &format!("coverage of the moon radius, β = {b}"),
+                "nominal level",
+                "empirical coverage",
+                &series,
+            ),
+        )?;
+        let exact =
+            TwoMoonsSampler::new(Y_O, b)?.sample(SCATTER_POINTS.min(setup.n_reference), &mut rng);
+        for (m, r) in runs {
+            save(
+                &format!("scatter_{m}_beta{b}.svg"),
+                scatter_chart(
+                    &format!("two moons at y_o = (0, 0), β = {b}"),
+                    "θ0",
+                    "θ1",
+                    &[
+                        Series {
+                            label: "exact".into(),
+                            points: exact.rows().into_iter().map(|x| (x[0], x[1])).collect(),
+                            dashed: false,
+                        },
+                        Series {
+                            label: m.clone(),
+                            points: r.at[k].samples.clone(),
+                            dashed: false,
+                        },
+                    ],
+                ),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod observed;
 mod reverse_kl;
 mod reweight;
 mod trade;
+mod variance;
 
 pub use flows_for_flows::{Direction, FlowsForFlows, Movement};
 pub use model::{EnergyOp, energy_on_tape, log_prob, log_prob_with_y, sample, sample_with_y};
@@ -18,6 +19,7 @@ pub use reweight::Reweighting;
 pub use trade::{
     EnergySource, NoiseMode, Proposal, ReferencePoints, TradeContinuous, TradeGrid, TradeGridConfig,
 };
+pub use variance::VarianceLoss;
 
 use crate::{AdaptiveWeights, CoreError, LossWeight, Objective, clip_per_sample};
 use ndarray::{Array1, Array2};
