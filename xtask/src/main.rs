@@ -1,13 +1,14 @@
 //! xtask: developer and reproduction tasks for trade-rs (`cargo xtask --help`).
 //!
 //! Contracts other tools rely on (issue texts): `target eval|sample`, `model sample|log-prob`,
-//! `reproduce [<experiment>…] [--profile quick|paper] …`.
+//! `reproduce [<experiment>…] [--profile quick|paper] …`; and `train --config run.json`.
 
 mod model;
 mod model_dir;
 mod plot;
 mod reproduce;
 mod target;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
         #[command(subcommand)]
         command: model::ModelCommand,
     },
+    /// Train one model from a run config (JSON) into a model directory.
+    Train(train::TrainArgs),
     /// Evaluate targets or draw reference samples (.npy in, .npy out).
     Target {
         #[command(subcommand)]
@@ -43,6 +46,7 @@ fn main() {
         Command::Reproduce(args) => reproduce::run(args),
         Command::Model { command } => model::run(command),
         Command::Target { command } => target::run(command),
+        Command::Train(args) => train::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -57,6 +57,33 @@ pub enum CoreError {
         /// What went wrong.
         reason: String,
     },
+    /// A part of a run config (`RunConfig`) that its own checks rejected, with its path in
+    /// the document.
+    #[error("{path}: {error}")]
+    Config {
+        /// Path of the part, e.g. `losses[1] (trade-grid)` or `train`.
+        path: String,
+        /// What is wrong with it (not a `source`: the message already contains it).
+        error: Box<CoreError>,
+    },
+    /// A field of a run config outside its allowed range, named by its path.
+    #[error("{path} = {value} is out of range: allowed {allowed}")]
+    ConfigField {
+        /// Path of the field, e.g. `train.lr`.
+        path: String,
+        /// Offending value, formatted.
+        value: String,
+        /// Allowed range.
+        allowed: String,
+    },
+    /// A document that does not parse (syntax, unknown field, wrong type).
+    #[error("{what}: {reason}")]
+    Parse {
+        /// Which document.
+        what: &'static str,
+        /// The parser's message (line, column and field).
+        reason: String,
+    },
     /// From trade-ad (parameters, optimiser config).
     #[error(transparent)]
     Ad(#[from] trade_ad::AdError),

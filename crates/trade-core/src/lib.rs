@@ -25,6 +25,7 @@ pub mod metrics;
 mod observe;
 mod prior;
 mod residual;
+mod run_config;
 mod snis;
 mod train;
 mod weights;
@@ -36,6 +37,10 @@ pub use loss::{Loss, LossBatch, StepCtx, WeightedObjective};
 pub use observe::{Event, Observer, Silent};
 pub use prior::ConditionPrior;
 pub use residual::Residual;
+pub use run_config::{
+    CheckedRun, DataSpec, EnergyKind, FlowSpec, LossSpec, ReferenceKind, RunConfig, TargetSpec,
+    TrainSpec, WeightedLosses,
+};
 pub use snis::{
     SnisEstimate, effective_sample_size, log_sum_exp, normalized_weights, plain_mean, snis_mean,
 };

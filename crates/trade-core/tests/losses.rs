@@ -318,3 +318,45 @@ fn variance_loss_value_and_gradient_match_the_batch_variance() {
     );
     assert!(loss::VarianceLoss::new(target, prior, 1).is_err());
 }
+
+/// An augmented TSF at its identity start is N(0, c·I) on (x, a), so the marginal estimate is
+/// exact for any number of draws; the augmented NLL batch carries a ~ N(0, c·I) columns.
+#[test]
+fn augmented_flow_marginal_and_nll_batch() {
+    let mut m = FlowModel::new(FlowConfig::temperature_steerable(3, 2, 2, &[8])).unwrap();
+    // All trainable parameters zero: every layer is the identity or a rotation/permutation,
+    // which leave N(0, c·I) invariant.
+    for id in m
+        .params
+        .ids()
+        .filter(|&id| m.params.is_trainable(id))
+        .collect::<Vec<_>>()
+    {
+        m.params.get_mut(id).fill(0.0);
+    }
+    let (c, n) = (0.7, 50);
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j) as f64 * 0.37).sin());
+    let lq = loss::marginal_log_prob(&m.flow, &m.params, x.view(), c, 4, 1).unwrap();
+    for (row, l) in x.rows().into_iter().zip(&lq) {
+        let r2: f64 = row.iter().map(|v| v * v).sum();
+        let exact = -0.5 * r2 / c - 1.5 * (2.0 * std::f64::consts::PI * c).ln();
+        assert!((l - exact).abs() < 1e-10, "{l} vs {exact}");
+    }
+    let data = Arc::new(Array2::from_elem((4000, 3), 0.1));
+    let cs = Arc::new(Array2::from_elem((4000, 1), c));
+    let mut nll = Nll::new(data, cs, 4000, 0.0, 0)
+        .unwrap()
+        .with_augmentation(2);
+    let ctx = loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step: 0,
+        total: 1,
+    };
+    let b = nll
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(9))
+        .unwrap();
+    assert_eq!(b.x.ncols(), 5);
+    let var = b.x.column(4).var(0.0);
+    assert!((var - c).abs() < 0.05, "augmentation variance {var}");
+}

@@ -3,6 +3,7 @@
 //! every available experiment's quick profile.
 
 mod common;
+pub use common::Progress;
 mod double_well;
 mod multi_well;
 mod smoke;

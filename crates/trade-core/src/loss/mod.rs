@@ -11,7 +11,9 @@ mod trade;
 mod variance;
 
 pub use flows_for_flows::{Direction, FlowsForFlows, Movement};
-pub use model::{EnergyOp, energy_on_tape, log_prob, log_prob_with_y, sample, sample_with_y};
+pub use model::{
+    EnergyOp, energy_on_tape, log_prob, log_prob_with_y, marginal_log_prob, sample, sample_with_y,
+};
 pub use nll::Nll;
 pub use observed::{LogPrior, ObservedEnergy, TargetAt, TradeObserved};
 pub use reverse_kl::ReverseKl;

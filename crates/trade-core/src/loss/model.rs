@@ -144,3 +144,44 @@ pub fn energy_on_tape(tape: &mut Tape, target: &Arc<dyn Target>, x: Var, c: &Arr
     };
     tape.custom(Arc::new(op), &[x])
 }
+
+/// The marginal `log q(x_i | c)` of a flow with augmentation dimensions (`flows.md` §5), by
+/// the importance estimate of `trade_flows::tsf::augmented_log_prob` with `repeats` draws
+/// `a ~ N(0, c·I)` per row; no gradient. The estimate is biased low by Jensen's gap, which
+/// shrinks as `repeats` grows. Chunks run in parallel with their own RNG stream
+/// (`rng_for(seed, chunk)`), so the result does not depend on the thread count. Without
+/// augmentation this is the exact [`log_prob`].
+pub fn marginal_log_prob(
+    flow: &trade_flows::Flow,
+    store: &ParamStore,
+    x: ArrayView2<f64>,
+    c: f64,
+    repeats: usize,
+    seed: u64,
+) -> Result<Array1<f64>, CoreError> {
+    use rayon::prelude::*;
+    let n = x.nrows();
+    let chunk = (CHUNK / repeats.max(1)).max(16);
+    let parts: Vec<Array1<f64>> = trade_ad::chunk_ranges(n, chunk)
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let mut rng = trade_ad::rng_for(seed, k as u64);
+            let mut t: Tape = Tape::new();
+            let xv = t.constant(x.slice(ndarray::s![r.clone(), ..]).to_owned());
+            let cv = t.constant(Array2::from_elem((r.len(), 1), c));
+            let l = trade_flows::tsf::augmented_log_prob(
+                flow,
+                &mut t,
+                store,
+                xv,
+                &Condition::c(cv),
+                repeats,
+                &mut rng,
+            )?;
+            Ok(t.value(l).column(0).to_owned())
+        })
+        .collect::<Result<_, CoreError>>()?;
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(ndarray::concatenate(ndarray::Axis(0), &views).expect("1-D parts"))
+}

@@ -22,6 +22,7 @@ pub struct Nll {
     noise: f64,
     data_seed: u64,
     epoch: Option<(usize, Vec<usize>)>,
+    augmentation: usize,
 }
 
 impl Nll {
@@ -66,6 +67,7 @@ impl Nll {
             noise,
             data_seed,
             epoch: None,
+            augmentation: 0,
         })
     }
 
@@ -80,6 +82,15 @@ impl Nll {
         }
         self.y = Some(y);
         Ok(self)
+    }
+
+    /// For a flow with `k` augmentation dimensions (`flows.md` §5): each batch row gets `k`
+    /// fresh draws `a ~ N(0, c·I)` (c its condition) appended, and the loss is the joint
+    /// `−log q(x, a|c)`, whose expectation bounds the marginal NLL from above up to the
+    /// constant entropy of the augmentation.
+    pub fn with_augmentation(mut self, k: usize) -> Self {
+        self.augmentation = k;
+        self
     }
 
     /// Steps per epoch: ⌊N / batch⌋ (`experiments.md` §0).
@@ -120,6 +131,13 @@ impl Loss for Nll {
             });
         }
         let c = self.conditions.select(ndarray::Axis(0), &idx);
+        if self.augmentation > 0 {
+            let a = Array2::from_shape_fn((idx.len(), self.augmentation), |(i, _)| {
+                let z: f64 = StandardNormal.sample(rng);
+                z * c[[i, 0]].sqrt()
+            });
+            x = ndarray::concatenate![ndarray::Axis(1), x, a];
+        }
         let y = self.y.as_ref().map(|y| y.select(ndarray::Axis(0), &idx));
         Ok(LossBatch {
             n: idx.len(),
