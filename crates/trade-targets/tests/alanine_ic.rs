@@ -316,3 +316,42 @@ mod laws {
         }
     }
 }
+
+/// The target on z: U_z(z(x)) = U(x) + log|∂z/∂x|(x), ∇_z U_z against the trade-ad
+/// finite-difference oracle, and ∂_τ U_z = ∂_τ U.
+#[test]
+fn alanine_internal_target_energy_gradient_and_tau_derivative() {
+    use trade_targets::Target;
+    use trade_targets::alanine::{AlanineDipeptide, AlanineInternal};
+    let t = AlanineInternal::default();
+    let cart = AlanineDipeptide::new();
+    let x0 = reference_structure();
+    let x = Array2::from_shape_vec((1, 66), x0.as_flattened().to_vec()).unwrap();
+    let (z, log_dz_dx) = t.transform().to_internal(x.view());
+    let tau = ndarray::array![0.8];
+    let uz = t.energy(z.view(), tau.view())[0];
+    let ux = cart.energy(x.view(), tau.view())[0];
+    assert!(
+        (uz - (ux + log_dz_dx[0])).abs() < 1e-8,
+        "{uz} vs {ux} + {}",
+        log_dz_dx[0]
+    );
+    // Move off the minimum so the gradient is not ~0.
+    let z =
+        z.mapv(|v| v + 0.01) + Array2::from_shape_fn((1, 48), |(_, j)| 0.003 * (j as f64).sin());
+    let (_, g) = t.energy_and_grad(z.view(), tau.view());
+    let numeric =
+        trade_ad::testing::numerical_gradient(|zz| t.energy(zz.view(), tau.view())[0], &z);
+    let err = (&g - &numeric)
+        .mapv(f64::abs)
+        .fold(0.0f64, |a, b| a.max(*b));
+    let scale = numeric.mapv(f64::abs).fold(0.0f64, |a, b| a.max(*b));
+    assert!(
+        err < 1e-6 * scale.max(1.0),
+        "gradient error {err} (scale {scale})"
+    );
+    let (xz, _) = t.transform().to_cartesian(z.view());
+    let dz = t.d_energy_dc(z.view(), tau.view())[0];
+    assert!((dz - cart.d_energy_dc(xz.view(), tau.view())[0]).abs() < 1e-12);
+    assert_eq!(t.dim(), 48);
+}

@@ -43,6 +43,7 @@ mod gbsa;
 pub mod geometry;
 pub mod ic;
 mod ic_transform;
+mod internal;
 mod md;
 mod minimise;
 mod nonbonded;
@@ -51,6 +52,7 @@ mod target;
 
 pub use forcefield::{EnergyTerms, ForceField, Term};
 pub use ic_transform::{ANGLE_WIDTH, BOND_WIDTH, IcScaling, IcTransform};
+pub use internal::AlanineInternal;
 pub use md::{LangevinIntegrator, MdConfig, MdSampler, MdState, Trajectory};
 pub use minimise::{MinimiseConfig, Minimum, minimise, reference_structure};
 pub use target::{AlanineDipeptide, ConditionUnit, MIN_DISTANCE};
