@@ -85,6 +85,14 @@ pub fn run(command: ModelCommand) -> Result<()> {
             let seed = parse_usize("--seed", &seed, "a non-negative integer")? as u64;
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             let (x, lq) = trade_core::loss::sample(&model.flow, &model.params, n, c, &mut rng)?;
+            // Internal-coordinate models: x = x(z), log q(x) = log q(z) − log|∂x/∂z|.
+            let (x, lq) = if meta.internal_coordinates {
+                let ic = trade_targets::alanine::IcTransform::new();
+                let (xc, log_dx_dz) = ic.to_cartesian(x.view());
+                (xc, lq - log_dx_dz)
+            } else {
+                (x, lq)
+            };
             write_atomic(&out, &x)?;
             if let Some(path) = log_prob {
                 write_atomic(&path, &lq)?;
@@ -105,7 +113,11 @@ pub fn run(command: ModelCommand) -> Result<()> {
                     input.display()
                 )
             })?;
-            let d = model.flow.dim();
+            let d = if meta.internal_coordinates {
+                66
+            } else {
+                model.flow.dim()
+            };
             if x.ncols() != d {
                 bail!(
                     "--input {}: has {} columns, the model expects d = {d}",
@@ -124,7 +136,15 @@ pub fn run(command: ModelCommand) -> Result<()> {
                 );
             }
             let cc = Array2::from_elem((x.nrows(), 1), c);
-            let lq = trade_core::loss::log_prob(&model.flow, &model.params, x.view(), cc.view())?;
+            let lq = if meta.internal_coordinates {
+                // log q(x) = log q(z(x)) + log|∂z/∂x|.
+                let ic = trade_targets::alanine::IcTransform::new();
+                let (z, log_dz_dx) = ic.to_internal(x.view());
+                trade_core::loss::log_prob(&model.flow, &model.params, z.view(), cc.view())?
+                    + log_dz_dx
+            } else {
+                trade_core::loss::log_prob(&model.flow, &model.params, x.view(), cc.view())?
+            };
             write_atomic(&out, &lq)
         }
     }

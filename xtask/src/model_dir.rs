@@ -20,6 +20,10 @@ pub struct ModelMeta {
     pub condition_scale: f64,
     /// Master seed of the run.
     pub seed: u64,
+    /// The flow acts on alanine-dipeptide internal coordinates z (48); the command line reads
+    /// and writes Cartesian x (N, 66) nm through the IC transform (default false).
+    #[serde(default)]
+    pub internal_coordinates: bool,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -70,6 +70,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         target: run.config().target.name.clone(),
         condition_scale: 1.0,
         seed: run.train_config().seed,
+        internal_coordinates: false,
     };
     save(&args.out, run.model(), &meta)?;
     println!(

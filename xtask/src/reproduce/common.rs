@@ -222,6 +222,7 @@ pub fn save_model(args: &super::ReproduceArgs, run: &Run<'_>, model: &FlowModel)
         target: run.experiment.into(),
         condition_scale: 1.0,
         seed: run.seed,
+        internal_coordinates: false,
     };
     crate::model_dir::save(&run.dir(args), model, &meta)
 }
