@@ -9,7 +9,7 @@ mod reverse_kl;
 mod reweight;
 mod trade;
 
-pub use flows_for_flows::{Direction, FlowsForFlows, Movement};
+pub use flows_for_flows::{ConditionalFlowsForFlows, Direction, FlowsForFlows, Movement};
 pub use model::{EnergyOp, energy_on_tape, log_prob, log_prob_with_y, sample, sample_with_y};
 pub use nll::Nll;
 pub use observed::{LogPrior, ObservedEnergy, TargetAt, TradeObserved};
