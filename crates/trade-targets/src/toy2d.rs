@@ -116,7 +116,10 @@ impl Toy2d {
     fn point(self, i: usize, rng: &mut dyn RngCore) -> [f64; 2] {
         let circle = |rng: &mut dyn RngCore, r: f64| {
             let a = 2.0 * PI * unit(rng);
-            [r * a.cos() + 0.1 * normal(rng), r * a.sin() + 0.1 * normal(rng)]
+            [
+                r * a.cos() + 0.1 * normal(rng),
+                r * a.sin() + 0.1 * normal(rng),
+            ]
         };
         match self {
             Toy2d::FourCircles => {
@@ -188,7 +191,7 @@ impl ReferenceSampler for Toy2d {
 }
 
 /// Scale applied after the rotation wrapper's rotation (keeps the data in about [−4, 4]²).
-pub const ROTATION_SCALE: f64 = 0.707_106_781_186_547_6; // 4/√32
+pub const ROTATION_SCALE: f64 = std::f64::consts::FRAC_1_SQRT_2; // 4/√32 = 1/√2
 
 /// Rotation wrapper: α uniform over the integers 0…44 degrees, the points rotated by α and
 /// scaled by 4/√32, c = α/45. Returns the points (n, 2) and c (n,).
@@ -330,7 +333,11 @@ mod tests {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
         let (x, c) = rotated(Toy2d::Star, 20_000, &mut rng);
         let alphas: Vec<f64> = c.iter().map(|c| c * 45.0).collect();
-        assert!(alphas.iter().all(|a| (a - a.round()).abs() < 1e-9 && *a < 44.5));
+        assert!(
+            alphas
+                .iter()
+                .all(|a| (a - a.round()).abs() < 1e-9 && *a < 44.5)
+        );
         let mean_c = c.mean().unwrap();
         assert!((mean_c - 22.0 / 45.0).abs() < 0.01, "E c = {mean_c}");
         for (i, (r, c)) in x.rows().into_iter().zip(&c).enumerate() {
@@ -362,7 +369,10 @@ mod tests {
             assert_eq!(Toy2d::from_name(d.name()).unwrap(), d);
         }
         let e = Toy2d::from_name("moons").unwrap_err().to_string();
-        assert!(e.contains("moons") && e.contains("four-circles, checkerboard"), "{e}");
+        assert!(
+            e.contains("moons") && e.contains("four-circles, checkerboard"),
+            "{e}"
+        );
     }
 
     #[test]

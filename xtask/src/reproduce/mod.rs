@@ -4,6 +4,7 @@
 
 mod common;
 mod double_well;
+mod flows_for_flows;
 mod multi_well;
 mod smoke;
 mod two_moons;
@@ -13,9 +14,15 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 /// Experiments available now, in the order the default run takes them.
-const EXPERIMENTS: &[&str] = &["smoke", "multi-well", "double-well", "two-moons"];
+const EXPERIMENTS: &[&str] = &[
+    "smoke",
+    "multi-well",
+    "double-well",
+    "two-moons",
+    "flows-for-flows",
+];
 /// The paper's experiments still to come (issues 7–8).
-const PLANNED: &[&str] = &["gmm", "flows-for-flows", "phi4", "alanine-dipeptide"];
+const PLANNED: &[&str] = &["gmm", "phi4", "alanine-dipeptide"];
 
 /// Run profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -86,6 +93,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
             "multi-well" => multi_well::run(&args)?,
             "double-well" => double_well::run(&args)?,
             "two-moons" => two_moons::run(&args)?,
+            "flows-for-flows" => flows_for_flows::run(&args)?,
             _ => unreachable!("validated above"),
         };
         summaries.push(summary);
