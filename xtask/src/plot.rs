@@ -1,5 +1,6 @@
-//! Minimal SVG line and scatter plots for the reports (no plotting dependency: a few series, axes, ticks
-//! and a legend are all the reports need, and SVG opens in any browser).
+//! Minimal SVG line plots, scatter plots and scatter panels for the reports (no plotting
+//! dependency: a few series, axes, ticks and a legend are all the reports need, and SVG opens
+//! in any browser).
 
 use std::fmt::Write as _;
 
@@ -215,6 +216,85 @@ pub fn histogram_series(
     }
 }
 
+/// One square panel of a scatter grid: points, and optional line segments (e.g. x → T(x)).
+pub struct Panel {
+    /// Caption above the panel.
+    pub label: String,
+    /// Points in data coordinates; points outside the window or non-finite are skipped.
+    pub points: Vec<(f64, f64)>,
+    /// Segments drawn under the points.
+    pub segments: Vec<((f64, f64), (f64, f64))>,
+}
+
+/// Renders scatter panels on a common square window [lo, hi]², `columns` per row, as one SVG.
+/// Each panel's points are one `<path>` of round dots, so thousands of points stay small.
+pub fn scatter_panels(
+    title: &str,
+    panels: &[Panel],
+    (lo, hi): (f64, f64),
+    columns: usize,
+) -> String {
+    let (side, gap, top) = (220.0, 30.0, 50.0);
+    let columns = columns.max(1);
+    let rows = panels.len().div_ceil(columns).max(1);
+    let (w, h) = (
+        gap + columns as f64 * (side + gap),
+        top + rows as f64 * (side + gap),
+    );
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{}" y="22" text-anchor="middle" font-size="15">{title}</text>"#,
+        w / 2.0
+    );
+    let inside = |(x, y): (f64, f64)| {
+        x.is_finite() && y.is_finite() && lo <= x && x <= hi && lo <= y && y <= hi
+    };
+    for (k, p) in panels.iter().enumerate() {
+        let (x0, y0) = (
+            gap + (k % columns) as f64 * (side + gap),
+            top + (k / columns) as f64 * (side + gap),
+        );
+        let sx = |x: f64| x0 + (x - lo) / (hi - lo) * side;
+        let sy = |y: f64| y0 + side - (y - lo) / (hi - lo) * side;
+        let _ = write!(
+            s,
+            r#"<rect x="{x0}" y="{y0}" width="{side}" height="{side}" fill="none" stroke="black"/><text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            x0 + side / 2.0,
+            y0 - 6.0,
+            p.label
+        );
+        let mut d = String::new();
+        for &(a, b) in p.segments.iter().filter(|(a, b)| inside(*a) && inside(*b)) {
+            let _ = write!(
+                d,
+                "M{:.1} {:.1}L{:.1} {:.1}",
+                sx(a.0),
+                sy(a.1),
+                sx(b.0),
+                sy(b.1)
+            );
+        }
+        if !d.is_empty() {
+            let _ = write!(
+                s,
+                r##"<path d="{d}" stroke="#999" stroke-width="0.5" stroke-opacity="0.6" fill="none"/>"##
+            );
+        }
+        let mut d = String::new();
+        for &(x, y) in p.points.iter().filter(|q| inside(**q)) {
+            let _ = write!(d, "M{:.1} {:.1}h0", sx(x), sy(y));
+        }
+        let _ = write!(
+            s,
+            r#"<path d="{d}" stroke="{}" stroke-width="2.2" stroke-linecap="round" stroke-opacity="0.5" fill="none"/>"#,
+            COLORS[k % COLORS.len()]
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +337,20 @@ mod tests {
         );
         assert_eq!(s.matches("<circle").count(), 3);
         assert!(!s.contains("<polyline"));
+    }
+
+    #[test]
+    fn scatter_draws_one_dot_per_point_inside_the_window() {
+        let panel = |label: &str| Panel {
+            label: label.into(),
+            points: vec![(0.0, 0.0), (1.0, -1.0), (9.0, 0.0), (f64::NAN, 0.0)],
+            segments: vec![((0.0, 0.0), (1.0, -1.0))],
+        };
+        let s = scatter_panels("t", &[panel("a"), panel("b"), panel("c")], (-2.0, 2.0), 2);
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        assert_eq!(s.matches("h0").count(), 6);
+        assert_eq!(s.matches("stroke=\"#999\"").count(), 3);
+        assert!(!s.contains("NaN"));
     }
 
     #[test]

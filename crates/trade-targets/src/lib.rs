@@ -31,6 +31,7 @@ mod registry;
 mod rows;
 mod sampling;
 mod target;
+pub mod toy2d;
 pub mod two_moons;
 
 pub use double_well::{DoubleWell, DoubleWellSampler};

@@ -126,7 +126,8 @@ pub struct MetricRow {
 }
 
 /// Writes `metrics.json` and `report.md` atomically (creating the directory) and prints the report.
-pub fn write_report(dir: &Path, rows: &[MetricRow], markdown: &str) -> Result<()> {
+/// Rows are [`MetricRow`]s, or an experiment's own row type with the same fields.
+pub fn write_report<R: Serialize>(dir: &Path, rows: &[R], markdown: &str) -> Result<()> {
     trade_core::checkpoint::write_atomic(
         &dir.join("metrics.json"),
         serde_json::to_string_pretty(rows)?.as_bytes(),
@@ -184,19 +185,52 @@ pub fn train(
     params: &mut trade_ad::ParamStore,
     losses: Vec<(Box<dyn trade_core::Loss + '_>, trade_core::LossWeight)>,
 ) -> Result<f64> {
-    use trade_ad::{AdamConfig, OneCycle, Schedule};
+    let optim = Optim {
+        schedule: trade_ad::Schedule::OneCycle(trade_ad::OneCycle::new(run.lr, run.steps)),
+        grad_clip: 3.0,
+    };
+    let label = format!("{} {} #{}", run.experiment, run.method, run.run);
+    train_in(
+        args,
+        (&label, &run.dir(args)),
+        (run.seed, run.steps, optim),
+        flow,
+        params,
+        losses,
+    )
+}
+
+/// The learning-rate schedule and clipping norm of a training run.
+pub struct Optim {
+    /// Learning-rate schedule over the run.
+    pub schedule: trade_ad::Schedule,
+    /// Global gradient-norm clip.
+    pub grad_clip: f64,
+}
+
+/// [`train`] with an explicit progress label, checkpoint directory `dir`, (seed, steps) and
+/// optimiser settings.
+pub fn train_in(
+    args: &super::ReproduceArgs,
+    (label, dir): (&str, &Path),
+    (seed, steps, optim): (u64, usize, Optim),
+    flow: &trade_flows::Flow,
+    params: &mut trade_ad::ParamStore,
+    losses: Vec<(Box<dyn trade_core::Loss + '_>, trade_core::LossWeight)>,
+) -> Result<f64> {
+    use trade_ad::AdamConfig;
     use trade_core::{TrainConfig, Trainer, WeightedObjective};
     let train = TrainConfig {
-        steps: run.steps,
+        steps,
         adam: AdamConfig::default(),
-        schedule: Schedule::OneCycle(OneCycle::new(run.lr, run.steps)),
-        grad_clip: 3.0,
-        seed: run.seed,
+        schedule: optim.schedule,
+        grad_clip: optim.grad_clip,
+        seed,
         chunk_rows: 64,
         max_consecutive_nonfinite: 20,
         checkpoint_every: 200,
     };
-    let ckpt = run.dir(args).join("train-state.json");
+    let ckpt = dir.join("train-state.json");
     if !args.resume && ckpt.exists() {
         std::fs::remove_file(&ckpt)?;
     }
@@ -206,10 +240,7 @@ pub fn train(
     if args.resume {
         trainer.resume(params, &mut objective)?;
     }
-    let mut bar = Progress::new(
-        &format!("{} {} #{}", run.experiment, run.method, run.run),
-        run.steps,
-    );
+    let mut bar = Progress::new(label, steps);
     trainer.run(params, &mut objective, &mut bar, None)?;
     Ok(started.elapsed().as_secs_f64())
 }

@@ -10,7 +10,7 @@ mod reweight;
 mod trade;
 mod variance;
 
-pub use flows_for_flows::{Direction, FlowsForFlows, Movement};
+pub use flows_for_flows::{ConditionalFlowsForFlows, Direction, FlowsForFlows, Movement};
 pub use model::{
     EnergyOp, energy_on_tape, log_prob, log_prob_with_y, marginal_log_prob, sample, sample_with_y,
 };
