@@ -202,7 +202,7 @@ fn loop_b_v1_outside_two_bases_sums_from_the_adjacent_one() {
     assert_relative_eq!(c.logits[4], -2.0, max_relative = 1e-12);
     // k = 2 is the only point between the bases (index distance 2): a = 1, near = base 1 (tie
     // goes to the lower base), so log w = −ε L̄1 = −1, times the in-between factor.
-    assert_relative_eq!(c.logits[2], -1.0 * 0.376, max_relative = 1e-12);
+    assert_relative_eq!(c.logits[2], -0.376, max_relative = 1e-12);
 }
 
 #[test]

@@ -39,8 +39,10 @@ pub struct TradeWindowConfig {
 impl TradeWindowConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), CoreError> {
-        if !(self.c_min > 0.0 && self.c_min <= self.c0 && self.c0 <= self.c_max)
-            || !self.c_max.is_finite()
+        if !(self.c_min > 0.0
+            && self.c_min <= self.c0
+            && self.c0 <= self.c_max
+            && self.c_max.is_finite())
         {
             return Err(out_of_range(
                 "trade_window.c_min/c0/c_max",
