@@ -1,5 +1,5 @@
-//! Minimal SVG line plots for the reports (no plotting dependency: a few series, axes, ticks
-//! and a legend are all the reports need, and SVG opens in any browser).
+//! Minimal SVG line plots and scatter panels for the reports (no plotting dependency: a few
+//! series, axes, ticks and a legend are all the reports need, and SVG opens in any browser).
 
 use std::fmt::Write as _;
 
@@ -174,6 +174,52 @@ pub fn histogram_series(
     }
 }
 
+/// Small-multiple scatter plots: one square panel per `(label, points)` on the common window
+/// `[x0, x1] × [y0, y1]`, four panels per row; points outside the window are dropped.
+pub fn scatter_panels(
+    title: &str,
+    panels: &[(String, Vec<(f64, f64)>)],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> String {
+    let (side, gap, top, cols) = (200.0, 36.0, 44.0, 4usize);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let w = cols as f64 * (side + gap) + gap;
+    let h = top + rows as f64 * (side + gap);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="{}" y="22" text-anchor="middle" font-size="15">{title}</text>"#,
+        w / 2.0
+    );
+    for (k, (label, pts)) in panels.iter().enumerate() {
+        let (ox, oy) = (
+            gap + (k % cols) as f64 * (side + gap),
+            top + (k / cols) as f64 * (side + gap),
+        );
+        let color = COLORS[k % COLORS.len()];
+        let _ = write!(
+            s,
+            r#"<rect x="{ox}" y="{oy}" width="{side}" height="{side}" fill="none" stroke="black"/><text x="{}" y="{}" text-anchor="middle">{label}</text>"#,
+            ox + side / 2.0,
+            oy - 5.0
+        );
+        for &(x, y) in pts {
+            if !(x >= x0 && x <= x1 && y >= y0 && y <= y1) {
+                continue;
+            }
+            let px = ox + (x - x0) / (x1 - x0) * side;
+            let py = oy + side - (y - y0) / (y1 - y0) * side;
+            let _ = write!(
+                s,
+                r#"<circle cx="{px:.1}" cy="{py:.1}" r="0.9" fill="{color}" fill-opacity="0.5"/>"#
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +246,21 @@ mod tests {
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(!s.contains("NaN"));
+    }
+
+    #[test]
+    fn scatter_panels_draw_points_inside_the_window() {
+        let s = scatter_panels(
+            "t",
+            &[
+                ("a".into(), vec![(0.0, 0.0), (5.0, 0.0)]),
+                ("b".into(), vec![(0.5, 0.5)]),
+            ],
+            (-1.0, 1.0),
+            (-1.0, 1.0),
+        );
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        assert_eq!(s.matches("<circle").count(), 2);
     }
 
     #[test]

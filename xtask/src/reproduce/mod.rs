@@ -4,6 +4,7 @@
 
 mod common;
 mod double_well;
+mod gmm;
 mod multi_well;
 mod smoke;
 mod two_moons;
@@ -13,9 +14,9 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 /// Experiments available now, in the order the default run takes them.
-const EXPERIMENTS: &[&str] = &["smoke", "multi-well", "double-well", "two-moons"];
+const EXPERIMENTS: &[&str] = &["smoke", "multi-well", "gmm", "double-well", "two-moons"];
 /// The paper's experiments still to come (issues 7–8).
-const PLANNED: &[&str] = &["gmm", "flows-for-flows", "phi4", "alanine-dipeptide"];
+const PLANNED: &[&str] = &["flows-for-flows", "phi4", "alanine-dipeptide"];
 
 /// Run profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -84,6 +85,7 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
         let summary = match e.as_str() {
             "smoke" => smoke::run(&args)?,
             "multi-well" => multi_well::run(&args)?,
+            "gmm" => gmm::run(&args)?,
             "double-well" => double_well::run(&args)?,
             "two-moons" => two_moons::run(&args)?,
             _ => unreachable!("validated above"),
