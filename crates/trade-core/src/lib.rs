@@ -46,5 +46,6 @@ pub use snis::{
 };
 pub use train::{Objective, TrainConfig, TrainSummary, Trainer};
 pub use weights::{
-    AdaptiveWeights, AnnealingWeight, LossWeight, clip_per_sample, clip_value, linear_ramp,
+    AdaptiveWeights, AnnealingWeight, LoopBWeighting, LossWeight, clip_per_sample, clip_value,
+    linear_ramp,
 };

@@ -31,6 +31,19 @@ impl ConditionPrior {
         Ok(p)
     }
 
+    /// Log-uniform on [c_min, c_max] with no curriculum (skew exponent 1 throughout): the Loop B
+    /// per-sample prior of reverse KL and reweighting (`method.md` §12).
+    pub fn log_uniform(c_min: f64, c_max: f64) -> Result<Self, CoreError> {
+        let p = Self {
+            c_min,
+            c_max,
+            s_min: 1.0,
+            s_max: 1.0,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
     /// Checks `0 < c_min < 1 < c_max` and positive skews.
     pub fn validate(&self) -> Result<(), CoreError> {
         if !(self.c_min > 0.0 && self.c_min < 1.0) {

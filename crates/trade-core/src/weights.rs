@@ -210,6 +210,87 @@ impl AnnealingWeight {
     }
 }
 
+/// Loop B weighting of one term (TRADE or reverse KL) against the boundary NLL (`method.md`
+/// §11.2), for [`WeightedObjective::with_loop_b`](crate::WeightedObjective::with_loop_b). The
+/// term is off before `start_step`. Afterwards its weight is the linear ramp to `end_value` at
+/// `full_step`, or, with `adaptive`, `λ_eff = fixed_relative · λ_r / λ_bc` of an
+/// [`AnnealingWeight`] updated every `every` steps (the ramp then only gates activation). The
+/// term's own [`LossWeight`] still multiplies (use a constant 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoopBWeighting {
+    /// Index of the boundary (NLL) loss in the objective's list.
+    pub boundary: usize,
+    /// Index of the weighted term (TRADE or KL).
+    pub term: usize,
+    /// First step of the term (`start_epoch · steps_per_epoch`).
+    pub start_step: usize,
+    /// Step at which the ramp reaches `end_value` (`full_epoch · steps_per_epoch`).
+    pub full_step: usize,
+    /// `regularization_data_free` (1 in every config).
+    pub end_value: f64,
+    /// Learning-rate-annealing weights instead of the ramp.
+    pub adaptive: bool,
+    /// α of the annealing EMA, weighting the old value (GMM: 0.015).
+    pub alpha: f64,
+    /// `fixed_relative_weighting` (GMM: 1.0).
+    pub fixed_relative: f64,
+    /// Steps between annealing updates (25).
+    pub every: usize,
+}
+
+impl LoopBWeighting {
+    /// Checks ranges against an objective with `n_losses` losses.
+    pub fn validate(&self, n_losses: usize) -> Result<(), CoreError> {
+        if self.boundary >= n_losses || self.term >= n_losses || self.boundary == self.term {
+            return Err(out_of_range(
+                "loop_b_weighting.boundary/term",
+                format!("{}/{}", self.boundary, self.term),
+                "two different loss indices of the objective",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.alpha) {
+            return Err(out_of_range("loop_b_weighting.alpha", self.alpha, "[0, 1)"));
+        }
+        if !(self.fixed_relative > 0.0 && self.end_value >= 0.0) {
+            return Err(out_of_range(
+                "loop_b_weighting.fixed_relative/end_value",
+                self.fixed_relative.min(self.end_value),
+                "fixed_relative > 0, end_value ≥ 0",
+            ));
+        }
+        if self.every == 0 {
+            return Err(out_of_range("loop_b_weighting.every", self.every, "≥ 1"));
+        }
+        Ok(())
+    }
+
+    /// Whether the term is on at `step`.
+    pub fn is_active(&self, step: usize) -> bool {
+        step >= self.start_step
+    }
+
+    /// Whether `step` updates the annealing weights.
+    pub fn updates_at(&self, step: usize) -> bool {
+        self.adaptive && self.is_active(step) && (step - self.start_step) % self.every == 0
+    }
+
+    /// The term's multiplier at `step` given the current annealing state.
+    pub fn factor(&self, step: usize, annealing: &AnnealingWeight) -> f64 {
+        if !self.is_active(step) {
+            0.0
+        } else if self.adaptive {
+            annealing.effective()
+        } else {
+            linear_ramp(
+                step as f64,
+                self.start_step as f64,
+                self.full_step as f64,
+                self.end_value,
+            )
+        }
+    }
+}
+
 /// Loop B linear ramp: 0 before `start`, `end_value` after `full`, linear in between (epochs).
 pub fn linear_ramp(epoch: f64, start: f64, full: f64, end_value: f64) -> f64 {
     if epoch < start {

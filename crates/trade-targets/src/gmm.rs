@@ -221,38 +221,60 @@ pub const QUADRATURE_GRID: (f64, f64, usize) = (-30.0, 0.02, 3001);
 /// # Ok::<(), trade_targets::TargetError>(())
 /// ```
 pub fn reference(beta: f64) -> Result<GmmReference, TargetError> {
-    check_beta(beta)?;
+    Ok(references(&[beta])?[0])
+}
+
+/// [`reference`] at several β in one pass over the quadrature grid (log g is evaluated once per
+/// node and reused for every β), in the order given.
+///
+/// ```
+/// let r = trade_targets::gmm::references(&[1.0, 2.0])?;
+/// assert_eq!(r[0], trade_targets::gmm::reference(1.0)?);
+/// # Ok::<(), trade_targets::TargetError>(())
+/// ```
+pub fn references(betas: &[f64]) -> Result<Vec<GmmReference>, TargetError> {
+    for &b in betas {
+        check_beta(b)?;
+    }
     let gmm = Gmm::new();
     let (lo, h, n) = QUADRATURE_GRID;
+    let nb = betas.len();
     // The largest β log g is below 0 for every β ≥ 0.1 (max g ≈ 0.28), so exp never overflows.
-    let rows: Vec<[f64; 3]> = (0..n)
+    // Per grid row and β: [Σ w, Σ w log g, Σ w (log g)²] with w = g^β.
+    let rows: Vec<Vec<[f64; 3]>> = (0..n)
         .into_par_iter()
         .map(|i| {
             let x0 = lo + h * i as f64;
-            let mut s = [0.0; 3];
+            let mut s = vec![[0.0; 3]; nb];
             for j in 0..n {
                 let lg = gmm.log_g([x0, lo + h * j as f64]);
-                let w = (beta * lg).exp();
-                s[0] += w;
-                s[1] += w * lg;
-                s[2] += w * lg * lg;
+                for (acc, &beta) in s.iter_mut().zip(betas) {
+                    let w = (beta * lg).exp();
+                    acc[0] += w;
+                    acc[1] += w * lg;
+                    acc[2] += w * lg * lg;
+                }
             }
             s
         })
         .collect();
-    let s = rows
-        .iter()
-        .fold([0.0; 3], |a, r| [a[0] + r[0], a[1] + r[1], a[2] + r[2]]);
-    let mean = s[1] / s[0];
-    let var = (s[2] / s[0] - mean * mean).max(0.0);
-    let log_z = (s[0] * h * h).ln();
-    Ok(GmmReference {
-        log_z,
-        mean_log_g: mean,
-        var_log_g: var,
-        entropy: log_z - beta * mean,
-        mean_du_dc: -mean,
-    })
+    Ok((0..nb)
+        .map(|b| {
+            let s = rows.iter().fold([0.0; 3], |a, r| {
+                [a[0] + r[b][0], a[1] + r[b][1], a[2] + r[b][2]]
+            });
+            let (beta, mean) = (betas[b], s[1] / s[0]);
+            let var = (s[2] / s[0] - mean * mean).max(0.0);
+            let log_z = (s[0] * h * h).ln();
+            GmmReference {
+                log_z,
+                mean_log_g: mean,
+                var_log_g: var,
+                entropy: log_z - beta * mean,
+                mean_du_dc: -mean,
+            }
+        })
+        .collect())
 }
 
 /// Reference sampler of `p_β ∝ g^β` (exact for β ≤ 1, fine-grid inverse CDF for β > 1).

@@ -1,5 +1,6 @@
 //! Losses on a model: one `Loss` trait, and `WeightedObjective`, which weights, clips and sums
-//! several losses into the trainer's `Objective` (`method.md` §3, §11.1).
+//! several losses into the trainer's `Objective` (`method.md` §3; Loop A weights §11.1, Loop B
+//! ramp and annealing weights §11.2).
 
 mod flows_for_flows;
 mod model;
@@ -9,21 +10,28 @@ mod reverse_kl;
 mod reweight;
 mod trade;
 mod variance;
+mod window;
 
 pub use flows_for_flows::{ConditionalFlowsForFlows, Direction, FlowsForFlows, Movement};
 pub use model::{
-    EnergyOp, energy_on_tape, log_prob, log_prob_with_y, marginal_log_prob, sample, sample_with_y,
+    EnergyOp, energy_on_tape, log_prob, log_prob_with_y, marginal_log_prob, sample, sample_per_row,
+    sample_with_y,
 };
 pub use nll::Nll;
 pub use observed::{LogPrior, ObservedEnergy, TargetAt, TradeObserved};
 pub use reverse_kl::ReverseKl;
 pub use reweight::Reweighting;
 pub use trade::{
-    EnergySource, NoiseMode, Proposal, ReferencePoints, TradeContinuous, TradeGrid, TradeGridConfig,
+    EnergySource, GridLoopB, NoiseMode, Proposal, ReferencePoints, TradeContinuous, TradeGrid,
+    TradeGridConfig,
 };
 pub use variance::VarianceLoss;
+pub use window::{TradeWindow, TradeWindowConfig};
 
-use crate::{AdaptiveWeights, CoreError, LossWeight, Objective, clip_per_sample};
+use crate::{
+    AdaptiveWeights, AnnealingWeight, CoreError, LoopBWeighting, LossWeight, Objective,
+    clip_per_sample,
+};
 use ndarray::{Array1, Array2};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::ops::Range;
@@ -101,12 +109,15 @@ pub(crate) fn rows_of(a: &Array2<f64>, r: &Range<usize>) -> Array2<f64> {
 }
 
 /// A weighted sum of losses: `Σ_i λ_i(s) w_i mean_j clip(ℓ_ij)`, with the Loop A schedule,
-/// adaptive weights every `adaptive_every` steps, and per-sample clipping.
+/// adaptive weights every `adaptive_every` steps, and per-sample clipping; optionally one term
+/// weighted against the boundary NLL by Loop B's ramp or annealing weights
+/// ([`WeightedObjective::with_loop_b`]).
 pub struct WeightedObjective<'m> {
     model: &'m dyn Distribution,
     losses: Vec<(Box<dyn Loss + 'm>, LossWeight)>,
     adaptive: AdaptiveWeights,
     adaptive_every: usize,
+    loop_b: Option<(LoopBWeighting, AnnealingWeight)>,
 }
 
 /// A step's batches: `None` for losses whose weight is zero this step.
@@ -131,12 +142,78 @@ impl<'m> WeightedObjective<'m> {
             adaptive: AdaptiveWeights::new(&cfg),
             losses,
             adaptive_every: 25,
+            loop_b: None,
         })
+    }
+
+    /// Weights the loss `loop_b.term` against `loop_b.boundary` the Loop B way (`method.md`
+    /// §11.2): "NLL + λ_eff·TRADE" or "NLL + λ_eff·KL". λ_eff starts at 1e-3 (λ_r = 1e-3,
+    /// λ_bc = 1) and is updated from the plain L2 gradient norms of the two unweighted terms
+    /// every `loop_b.every` steps once the term is on.
+    pub fn with_loop_b(mut self, loop_b: LoopBWeighting) -> Result<Self, CoreError> {
+        loop_b.validate(self.losses.len())?;
+        let annealing = AnnealingWeight::new(loop_b.alpha, loop_b.fixed_relative);
+        self.loop_b = Some((loop_b, annealing));
+        Ok(self)
     }
 
     /// The current adaptive multipliers.
     pub fn adaptive_weights(&self) -> &[f64] {
         &self.adaptive.weights
+    }
+
+    /// The Loop B annealing state, if [`WeightedObjective::with_loop_b`] was used.
+    pub fn annealing(&self) -> Option<&AnnealingWeight> {
+        self.loop_b.as_ref().map(|(_, a)| a)
+    }
+
+    /// λ of loss `i` at `step` before any Loop B annealing update of this step.
+    fn lambda(&self, i: usize, step: usize, total: usize) -> f64 {
+        let w = self.losses[i].1.scheduled(step, total) * self.adaptive.weights[i];
+        match &self.loop_b {
+            Some((lb, a)) if lb.term == i => w * lb.factor(step, a),
+            _ => w,
+        }
+    }
+
+    /// Gradient norm of loss `i` alone (unweighted) on its full batch.
+    fn grad_norm(
+        &self,
+        i: usize,
+        ctx: &StepCtx<'_>,
+        batches: &[Option<(LossBatch, f64)>],
+    ) -> Result<Option<f64>, CoreError> {
+        let Some((b, _)) = &batches[i] else {
+            return Ok(None);
+        };
+        let mut t = Tape::new();
+        let Some((v, _)) = self.record_loss(i, &mut t, ctx, b, 0..b.n)? else {
+            return Ok(None);
+        };
+        Ok(Some(t.backward(v).global_norm()))
+    }
+
+    /// Loop B: updates λ_bc, λ_r from this step's gradient norms and sets the term's λ.
+    fn update_loop_b(
+        &mut self,
+        ctx: &StepCtx<'_>,
+        batches: &mut [Option<(LossBatch, f64)>],
+    ) -> Result<(), CoreError> {
+        let Some((lb, _)) = self.loop_b else {
+            return Ok(());
+        };
+        if lb.updates_at(ctx.step) {
+            let g_term = self.grad_norm(lb.term, ctx, batches)?;
+            let g_nll = self.grad_norm(lb.boundary, ctx, batches)?;
+            if let (Some(gt), Some(gn), Some((_, a))) = (g_term, g_nll, self.loop_b.as_mut()) {
+                a.update(gt, gn);
+            }
+        }
+        let lambda = self.lambda(lb.term, ctx.step, ctx.total);
+        if let Some((_, l)) = batches[lb.term].as_mut() {
+            *l = lambda;
+        }
+        Ok(())
     }
 
     fn record_loss(
@@ -198,14 +275,15 @@ impl Objective for WeightedObjective<'_> {
             total,
         };
         let mut batches = Vec::with_capacity(self.losses.len());
-        for (i, (loss, w)) in self.losses.iter_mut().enumerate() {
-            let lambda = w.scheduled(step, total) * self.adaptive.weights[i];
+        for i in 0..self.losses.len() {
+            let lambda = self.lambda(i, step, total);
             batches.push(if lambda > 0.0 {
-                Some((loss.prepare(&ctx, rng)?, lambda))
+                Some((self.losses[i].0.prepare(&ctx, rng)?, lambda))
             } else {
                 None
             });
         }
+        self.update_loop_b(&ctx, &mut batches)?;
         let any_adaptive = self.losses.iter().any(|(_, w)| w.adaptive);
         if any_adaptive && step % self.adaptive_every == 0 {
             let norms = self.grad_norms(&ctx, &batches)?;
@@ -286,6 +364,7 @@ impl Objective for WeightedObjective<'_> {
     fn state(&self) -> serde_json::Value {
         serde_json::json!({
             "adaptive": self.adaptive.weights,
+            "annealing": self.loop_b.map(|(_, a)| a),
             "losses": self.losses.iter().map(|(l, _)| l.state()).collect::<Vec<_>>(),
         })
     }
@@ -301,6 +380,10 @@ impl Objective for WeightedObjective<'_> {
             return Err(bad("adaptive weights do not match the losses"));
         }
         self.adaptive.weights = w;
+        if let Some((_, a)) = self.loop_b.as_mut() {
+            *a = serde_json::from_value(state["annealing"].clone())
+                .map_err(|e| bad(&format!("annealing weights: {e}")))?;
+        }
         let states = state["losses"]
             .as_array()
             .ok_or_else(|| bad("missing loss states"))?;

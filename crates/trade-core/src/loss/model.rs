@@ -2,7 +2,7 @@
 //! log-densities, and put a `Target`'s energy on the tape (for reverse KL).
 
 use crate::CoreError;
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::RngCore;
 use std::sync::Arc;
 use trade_ad::{CustomOp, ParamStore, Tape, Var};
@@ -20,7 +20,18 @@ pub fn sample(
     c: f64,
     rng: &mut dyn RngCore,
 ) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
-    sample_inner(model, store, n, c, None, rng)
+    sample_inner(model, store, Array1::from_elem(n, c).view(), None, rng)
+}
+
+/// One sample of `model(·|c_i)` per entry of `c` (a condition per row, e.g. Loop B grid points)
+/// and its log-density, no gradient.
+pub fn sample_per_row(
+    model: &dyn Distribution,
+    store: &ParamStore,
+    c: ArrayView1<f64>,
+    rng: &mut dyn RngCore,
+) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
+    sample_inner(model, store, c, None, rng)
 }
 
 /// One sample of `model(·|c, y_i)` per row of `y` (n, y_dim) and its log-density, no gradient.
@@ -31,24 +42,31 @@ pub fn sample_with_y(
     y: ArrayView2<f64>,
     rng: &mut dyn RngCore,
 ) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
-    sample_inner(model, store, y.nrows(), c, Some(y), rng)
+    sample_inner(
+        model,
+        store,
+        Array1::from_elem(y.nrows(), c).view(),
+        Some(y),
+        rng,
+    )
 }
 
 fn sample_inner(
     model: &dyn Distribution,
     store: &ParamStore,
-    n: usize,
-    c: f64,
+    c: ArrayView1<f64>,
     y: Option<ArrayView2<f64>>,
     rng: &mut dyn RngCore,
 ) -> Result<(Array2<f64>, Array1<f64>), CoreError> {
+    let n = c.len();
     let mut xs = Array2::zeros((n, model.dim()));
     let mut lq = Array1::zeros(n);
     let mut start = 0;
     while start < n {
         let m = CHUNK.min(n - start);
         let mut t: Tape = Tape::new();
-        let cv = t.constant(Array2::from_elem((m, 1), c));
+        let cm = c.slice(ndarray::s![start..start + m]).to_owned();
+        let cv = t.constant(cm.insert_axis(ndarray::Axis(1)));
         let mut cond = Condition::c(cv);
         if let Some(y) = y {
             cond = cond.with_y(t.constant(y.slice(ndarray::s![start..start + m, ..]).to_owned()));

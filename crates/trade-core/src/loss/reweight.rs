@@ -1,6 +1,7 @@
-//! Reweighting baseline, Loop A (temperature-weighted NLL, `method.md` §12): data at c0,
-//! target conditions from the prior per sample, loss `w(x, c)·(−log q(x|c))` with the detached,
-//! not self-normalised weight `log w = (log q(x|1) + m + 2)·(1/T − 1)`.
+//! Reweighting baseline (temperature-weighted NLL, `method.md` §12): data at c0, target
+//! conditions from the prior per sample, loss `w(x, c)·(−log q(x|c))` with a detached, not
+//! self-normalised weight. Loop A (temperature T): `log w = (log q(x|1) + m + 2)·(1/T − 1)`;
+//! Loop B (power β of a true density): `log w = (log g(x) + 2)·(β − 1)`.
 
 use super::{LossBatch, StepCtx, model, rows_of};
 use crate::{ConditionPrior, CoreError, Loss};
@@ -12,6 +13,15 @@ use std::ops::Range;
 use std::sync::Arc;
 use trade_ad::{Tape, Var};
 use trade_flows::Condition;
+use trade_targets::Target;
+
+/// Where the weight's log-density comes from.
+enum Weighting {
+    /// Loop A: the flow's own log q(x|1) plus the running NLL minimum m; c is T.
+    SelfTemperature,
+    /// Loop B: the true log g(x) = −U(x; 1) of a power family `U(x; β) = −β log g(x)`; c is β.
+    TruePower(Arc<dyn Target>),
+}
 
 /// Self-supervised temperature reweighting: the flow's own density at T = 1 stands in for
 /// p(x|1). `m` tracks the training NLL: an EMA (0.99) of the batch NLL at T = 1, kept as a
@@ -21,6 +31,7 @@ pub struct Reweighting {
     data: Arc<Array2<f64>>,
     prior: ConditionPrior,
     batch: usize,
+    weighting: Weighting,
     state: State,
 }
 
@@ -49,11 +60,52 @@ impl Reweighting {
             data,
             prior,
             batch,
+            weighting: Weighting::SelfTemperature,
             state: State {
                 ema: None,
                 min: None,
             },
         })
+    }
+}
+
+impl Reweighting {
+    /// Loop B (2D GMM): `log w = (log g(x) + 2)·(β − 1)` with the true log-density
+    /// `log g(x) = −U(x; 1)` of `target` (a power family `U(x; β) = −β log g(x)`), data at β = 1,
+    /// β per sample from `prior` (log-uniform on the range: [`ConditionPrior::log_uniform`]).
+    pub fn true_power(
+        data: Arc<Array2<f64>>,
+        target: Arc<dyn Target>,
+        prior: ConditionPrior,
+        batch: usize,
+    ) -> Result<Self, CoreError> {
+        let mut r = Self::new(data, prior, batch)?;
+        r.weighting = Weighting::TruePower(target);
+        Ok(r)
+    }
+
+    /// Loop A log-weights `(log q(x|1) + m + 2)·(1/T − 1)`, updating the running minimum m.
+    fn self_temperature_log_w(
+        &mut self,
+        ctx: &StepCtx<'_>,
+        x: &Array2<f64>,
+        c: &Array2<f64>,
+    ) -> Result<Vec<f64>, CoreError> {
+        let ones = Array2::ones((x.nrows(), 1));
+        let lq1 = model::log_prob(ctx.model, ctx.store, x.view(), ones.view())?;
+        let batch_nll = -lq1.mean().unwrap_or(f64::NAN);
+        let ema = self
+            .state
+            .ema
+            .map_or(batch_nll, |e| 0.99 * e + 0.01 * batch_nll);
+        let m = self.state.min.map_or(ema, |m| m.min(ema));
+        self.state = State {
+            ema: Some(ema),
+            min: Some(m),
+        };
+        Ok((0..x.nrows())
+            .map(|i| (lq1[i] + m + 2.0) * (1.0 / c[[i, 0]] - 1.0))
+            .collect())
     }
 }
 
@@ -71,24 +123,20 @@ impl Loss for Reweighting {
             .map(|_| rng.random_range(0..self.data.nrows()))
             .collect();
         let x = self.data.select(ndarray::Axis(0), &idx);
-        let ones = Array2::ones((self.batch, 1));
-        let lq1 = model::log_prob(ctx.model, ctx.store, x.view(), ones.view())?;
-        let batch_nll = -lq1.mean().unwrap_or(f64::NAN);
-        let ema = self
-            .state
-            .ema
-            .map_or(batch_nll, |e| 0.99 * e + 0.01 * batch_nll);
-        let m = self.state.min.map_or(ema, |m| m.min(ema));
-        self.state = State {
-            ema: Some(ema),
-            min: Some(m),
-        };
         let c = Array2::from_shape_simple_fn((self.batch, 1), || {
             self.prior.sample(ctx.step, ctx.total, rng)
         });
-        let w = Array2::from_shape_fn((self.batch, 1), |(i, _)| {
-            ((lq1[i] + m + 2.0) * (1.0 / c[[i, 0]] - 1.0)).exp()
-        });
+        let log_w = match &self.weighting {
+            Weighting::SelfTemperature => self.self_temperature_log_w(ctx, &x, &c)?,
+            Weighting::TruePower(target) => {
+                let ones = ndarray::Array1::ones(self.batch);
+                let log_g = -target.energy(x.view(), ones.view());
+                (0..self.batch)
+                    .map(|i| (log_g[i] + 2.0) * (c[[i, 0]] - 1.0))
+                    .collect()
+            }
+        };
+        let w = Array2::from_shape_fn((self.batch, 1), |(i, _)| log_w[i].exp());
         Ok(LossBatch {
             n: self.batch,
             x,

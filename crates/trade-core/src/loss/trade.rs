@@ -1,11 +1,13 @@
 //! The TRADE loss (`method.md` §3–§9): match g = ∂_c log q(x|c), recorded as a tangent on the
 //! tape, to t = E_p[∂_c U] − ∂_c U(x; c), with E_p estimated by SNIS. Continuous mode (§8.2)
-//! and grid mode with causality weights (§7.1).
+//! and grid mode with causality weights: Loop A (§7.1) and, as options of the same loss, Loop B
+//! (§7.2: evaluation at the grid point, V1/V2 logits, several bases, decaying ε). The Loop B
+//! widening window (§8.3) is in `window.rs`.
 
 use super::{LossBatch, StepCtx, model, rows_of};
 use crate::{
     Causality, CausalityRule, ConditionGrid, ConditionPrior, CoreError, ExpectationTable, Loss,
-    Residual, snis_mean,
+    Residual, decayed_epsilon, snis_mean,
 };
 use ndarray::{Array1, Array2};
 use rand::{Rng, RngCore};
@@ -239,11 +241,57 @@ pub struct TradeGridConfig {
     pub causality: bool,
 }
 
-/// Grid-mode TRADE with causality weights (Loop A).
+/// The Loop B options of grid mode (`method.md` §7.2; GMM values in brackets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridLoopB {
+    /// Causality rule: [`CausalityRule::LoopBV1`] (φ⁴) or [`CausalityRule::LoopBV2`] (GMM).
+    pub rule: CausalityRule,
+    /// Base values, each inside [c_min, c_max] ([1]; φ⁴: [0.25, 0.29]). Replaces `c0` of the
+    /// grid config.
+    pub bases: Vec<f64>,
+    /// ε at the end of the TRADE phase relative to its start, `decay_factor` in (0, 1] [0.8].
+    pub epsilon_decay: f64,
+    /// First step of the TRADE phase, s_start [0]; ε decays over the steps from here to the end.
+    pub trade_start: usize,
+    /// `epsilon_reduction_factor_inbetween` on the logits strictly between two bases (φ⁴: 0.376;
+    /// unused with one base).
+    pub inbetween_factor: f64,
+}
+
+impl GridLoopB {
+    fn validate(&self) -> Result<(), CoreError> {
+        use crate::error::out_of_range;
+        if self.rule == CausalityRule::LoopA {
+            return Err(out_of_range(
+                "trade_grid.loop_b.rule",
+                "loop_a",
+                "loop_b_v1 or loop_b_v2",
+            ));
+        }
+        if !(self.epsilon_decay > 0.0 && self.epsilon_decay <= 1.0) {
+            return Err(out_of_range(
+                "trade_grid.loop_b.epsilon_decay",
+                self.epsilon_decay,
+                "(0, 1]",
+            ));
+        }
+        if !(self.inbetween_factor > 0.0 && self.inbetween_factor.is_finite()) {
+            return Err(out_of_range(
+                "trade_grid.loop_b.inbetween_factor",
+                self.inbetween_factor,
+                "finite, > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Grid-mode TRADE with causality weights (Loop A, or Loop B with [`TradeGrid::loop_b`]).
 pub struct TradeGrid {
     config: TradeGridConfig,
+    loop_b: Option<GridLoopB>,
     energy: Arc<dyn Target>,
-    prior: ConditionPrior,
+    prior: Option<ConditionPrior>,
     residual: Residual,
     noise: NoiseMode,
     grid: ConditionGrid,
@@ -266,9 +314,50 @@ impl TradeGrid {
         residual: Residual,
         noise: NoiseMode,
     ) -> Result<Self, CoreError> {
+        Self::build(config, None, energy, Some(prior), residual, noise)
+    }
+
+    /// A Loop B grid loss (`method.md` §7.2): evaluation points are fresh model samples at each
+    /// point's own grid value; running losses with α_L^{n_k}; logits by `loop_b.rule` from every
+    /// base with ε decaying to `ε · epsilon_decay` over the TRADE phase. `config.c0` is ignored
+    /// (the bases are `loop_b.bases`); `config.causality = false` needs a `prior` to snap.
+    pub fn loop_b(
+        config: TradeGridConfig,
+        loop_b: GridLoopB,
+        energy: Arc<dyn Target>,
+        prior: Option<ConditionPrior>,
+        residual: Residual,
+        noise: NoiseMode,
+    ) -> Result<Self, CoreError> {
+        loop_b.validate()?;
+        if !config.causality && prior.is_none() {
+            return Err(crate::error::out_of_range(
+                "trade_grid.causality",
+                false,
+                "true, or a prior to snap to the grid",
+            ));
+        }
+        Self::build(config, Some(loop_b), energy, prior, residual, noise)
+    }
+
+    fn build(
+        config: TradeGridConfig,
+        loop_b: Option<GridLoopB>,
+        energy: Arc<dyn Target>,
+        prior: Option<ConditionPrior>,
+        residual: Residual,
+        noise: NoiseMode,
+    ) -> Result<Self, CoreError> {
         residual.validate()?;
-        let grid =
-            ConditionGrid::log_spaced(config.c_min, config.c_max, config.n_points, &[config.c0])?;
+        let bases = loop_b.as_ref().map_or(vec![config.c0], |b| b.bases.clone());
+        let grid = ConditionGrid::log_spaced(config.c_min, config.c_max, config.n_points, &bases)?;
+        if !(0.0..1.0).contains(&config.alpha_ex) || !(0.0..1.0).contains(&config.alpha_l) {
+            return Err(crate::error::out_of_range(
+                "trade_grid.alpha_ex/alpha_l",
+                config.alpha_ex.max(config.alpha_l),
+                "[0, 1)",
+            ));
+        }
         if config.n_snis == 0
             || config.batch == 0
             || config.refresh_every == 0
@@ -281,13 +370,17 @@ impl TradeGrid {
             ));
         }
         let n = grid.len();
+        let (rule, inbetween) = loop_b.as_ref().map_or((CausalityRule::LoopA, 1.0), |b| {
+            (b.rule, b.inbetween_factor)
+        });
         let state = GridState {
             table: ExpectationTable::new(n, config.alpha_ex),
-            causality: Causality::new(CausalityRule::LoopA, n, config.alpha_l, 1.0),
+            causality: Causality::new(rule, n, config.alpha_l, inbetween),
             last_refresh: None,
         };
         Ok(Self {
             config,
+            loop_b,
             energy,
             prior,
             residual,
@@ -305,6 +398,41 @@ impl TradeGrid {
     /// Current E_p[∂_c U] per grid point.
     pub fn expectations(&self) -> &ExpectationTable {
         &self.state.table
+    }
+
+    /// Running losses and current logits.
+    pub fn causality(&self) -> &Causality {
+        &self.state.causality
+    }
+
+    /// ε at `step` of `total`: constant in Loop A; in Loop B decaying from the TRADE start so
+    /// that it ends at `ε · epsilon_decay` (`method.md` §7.2).
+    pub fn epsilon_at(&self, step: usize, total: usize) -> f64 {
+        match &self.loop_b {
+            None => self.config.epsilon,
+            Some(b) => decayed_epsilon(
+                self.config.epsilon,
+                b.epsilon_decay,
+                step,
+                b.trade_start,
+                total.saturating_sub(b.trade_start),
+            ),
+        }
+    }
+
+    /// Grid indices of a batch of `n` points: causality draws or prior draws snapped to the grid.
+    fn draw_indices(
+        &self,
+        ctx: &StepCtx<'_>,
+        n: usize,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Vec<usize> {
+        match (&self.prior, self.config.causality) {
+            (Some(prior), false) => (0..n)
+                .map(|_| self.grid.nearest(prior.sample(ctx.step, ctx.total, rng)))
+                .collect(),
+            _ => self.state.causality.sample(n, rng),
+        }
     }
 
     /// Recomputes every grid point's SNIS estimate (rayon over points; seeded per point).
@@ -356,22 +484,26 @@ impl Loss for TradeGrid {
             self.refresh(ctx, seed)?;
         }
         if self.config.causality && ctx.step % self.config.logits_every == 0 {
-            self.state
-                .causality
-                .refresh_logits(&self.grid, self.config.epsilon);
+            let eps = self.epsilon_at(ctx.step, ctx.total);
+            self.state.causality.refresh_logits(&self.grid, eps);
         }
         let n = self.config.batch;
-        let (mut x, _) = model::sample(ctx.model, ctx.store, n, self.config.c0, rng)?;
-        add_noise(&mut x, self.noise, rng);
-        let idx: Vec<usize> = if self.config.causality {
-            self.state.causality.sample(n, rng)
+        let (x, idx) = if self.loop_b.is_some() {
+            // Loop B: draw the indices first, then one model sample at each point's c_k.
+            let idx = self.draw_indices(ctx, n, rng);
+            let c = Array1::from_shape_fn(n, |i| self.grid.points[idx[i]]);
+            let (x, _) = model::sample_per_row(ctx.model, ctx.store, c.view(), rng)?;
+            (x, idx)
         } else {
-            (0..n)
-                .map(|_| {
-                    self.grid
-                        .nearest(self.prior.sample(ctx.step, ctx.total, rng))
-                })
-                .collect()
+            let (x, _) = model::sample(ctx.model, ctx.store, n, self.config.c0, rng)?;
+            (x, Vec::new())
+        };
+        let mut x = x;
+        add_noise(&mut x, self.noise, rng);
+        let idx = if self.loop_b.is_some() {
+            idx
+        } else {
+            self.draw_indices(ctx, n, rng)
         };
         let c = Array2::from_shape_fn((n, 1), |(i, _)| self.grid.points[idx[i]]);
         let du = self.energy.d_energy_dc(x.view(), c.column(0));
