@@ -33,7 +33,7 @@ const METHODS: &[&str] = &[
     "nll",
 ];
 /// Quick profile: the subset the README's default run trains.
-const QUICK_METHODS: &[&str] = &["trade-grid", "trade-continuous", "reverse-kl-nll", "nll"];
+const QUICK_METHODS: &[&str] = &["trade-grid", "reverse-kl-nll", "nll"];
 
 /// Exact entropy (optimal NLL) at T = 0.5 and 1 (`experiments.md` §1 quadrature table).
 const ENTROPY: [(f64, f64); 2] = [(0.5, 2.2067), (1.0, 4.3616)];
