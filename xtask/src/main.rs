@@ -3,6 +3,7 @@
 //! Contracts other tools rely on (issue texts): `target eval|sample`, `model sample|log-prob`,
 //! `reproduce [<experiment>…] [--profile quick|paper] …`; and `train --config run.json`.
 
+mod bench;
 mod model;
 mod model_dir;
 mod plot;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Reproduce the paper's experiments (default: every quick profile).
     Reproduce(reproduce::ReproduceArgs),
+    /// Run the criterion benchmarks into target/bench/summary.{md,json} [--quick] [--compare-torch].
+    Bench(bench::BenchArgs),
     /// Sample from or evaluate a trained model (.npy in, .npy out).
     Model {
         #[command(subcommand)]
@@ -44,6 +47,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Model { command } => model::run(command),
         Command::Target { command } => target::run(command),
         Command::Train(args) => train::run(args),

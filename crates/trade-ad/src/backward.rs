@@ -1,7 +1,7 @@
 //! The reverse sweep: one first-order pass over primal and tangent nodes alike.
 
 use crate::op::Op;
-use crate::ops::{binary, elementwise, linalg, reduce, shape};
+use crate::ops::{binary, elementwise, linalg, reduce, shape, silu};
 use crate::tape::BufferPool;
 use crate::{Float, Gradients, Tape, Var};
 use ndarray::{Array2, ArrayView2};
@@ -150,6 +150,16 @@ impl<F: Float> Tape<F> {
                 if self.needs(*b) {
                     sink.send(*b, Some(shape::where_vjp(mask, g, false)));
                 }
+            }
+            Op::SiluTangent { x, y, d } => {
+                let (gx, gd) = silu::vjp(
+                    (val(*x), y.map(val), val(*d)),
+                    g,
+                    (self.needs(*x), self.needs(*d)),
+                    sink.pool,
+                );
+                sink.send(*x, gx);
+                sink.send(*d, gd);
             }
             Op::Custom(custom, inputs) => {
                 let views: Vec<ArrayView2<F>> = inputs.iter().map(|&v| val(v)).collect();

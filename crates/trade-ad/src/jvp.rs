@@ -1,7 +1,7 @@
 //! Tangent dispatch: records `∂y/∂c` for a freshly recorded node from its inputs' tangents.
 
 use crate::op::Op;
-use crate::ops::{binary, elementwise, linalg, reduce, shape};
+use crate::ops::{binary, elementwise, linalg, reduce, shape, silu};
 use crate::{Float, Tape, Var};
 
 /// Records the tangent of node `y` (tangent mode is on). `None` is a symbolic zero.
@@ -33,6 +33,10 @@ pub(crate) fn tangent_of<F: Float>(tape: &mut Tape<F>, y: Var) -> Option<Var> {
         Op::CumSum(axis, x) => {
             let dx = t(tape, *x)?;
             Some(tape.cumsum(dx, *axis))
+        }
+        Op::SiluTangent { x, y, d } => {
+            let ts = (t(tape, *x), t(tape, *d));
+            silu::jvp(tape, (*x, *y, *d), ts)
         }
         Op::Custom(custom, inputs) => {
             let ts: Vec<Option<Var>> = inputs.iter().map(|&v| t(tape, v)).collect();

@@ -54,8 +54,8 @@ pub enum Unary {
     TanhPrime,
     /// σ(x)(1 − σ(x)) (internal)
     SigmoidPrime,
-    /// d/dx SiLU (internal)
-    SiluPrime,
+    /// d²/dx² SiLU (internal; the fused SiLU tangent's own tangent rule)
+    SiluSecond,
     /// 1/(1 + x²) (internal)
     AtanPrime,
     /// sign(x), zero derivative (internal)
@@ -95,17 +95,31 @@ pub(crate) enum Op<F> {
     Param(crate::ParamId),
     Unary(Unary, Var),
     Binary(Binary, Var, Var),
-    MatMul { a: Var, b: Var, ta: bool, tb: bool },
+    MatMul {
+        a: Var,
+        b: Var,
+        ta: bool,
+        tb: bool,
+    },
     Reduce(Reduce, Option<Axis>, Var),
     Softmax(Var),
     CumSum(Axis, Var),
     Reshape(Var),
     Broadcast(Var),
-    SliceCols { x: Var, start: usize },
+    SliceCols {
+        x: Var,
+        start: usize,
+    },
     ConcatCols(Vec<Var>),
     GatherCols(Var, Arc<Vec<usize>>),
     TakeAlongRows(Var, Arc<Array2<usize>>),
     Where(Arc<Array2<bool>>, Var, Var),
+    /// silu'(x) ⊙ d; `y` = silu(x) only supplies σ(x) (not an input: no gradient flows to it).
+    SiluTangent {
+        x: Var,
+        y: Option<Var>,
+        d: Var,
+    },
     Custom(Arc<dyn CustomOp<F>>, Vec<Var>),
 }
 
@@ -123,7 +137,10 @@ impl<F> Op<F> {
             | Op::SliceCols { x, .. }
             | Op::GatherCols(x, _)
             | Op::TakeAlongRows(x, _) => f(*x),
-            Op::Binary(_, a, b) | Op::MatMul { a, b, .. } | Op::Where(_, a, b) => {
+            Op::Binary(_, a, b)
+            | Op::MatMul { a, b, .. }
+            | Op::Where(_, a, b)
+            | Op::SiluTangent { x: a, d: b, .. } => {
                 f(*a);
                 f(*b);
             }
@@ -148,6 +165,7 @@ impl<F> Op<F> {
             Op::GatherCols(..) => "gather_cols",
             Op::TakeAlongRows(..) => "take_along_rows",
             Op::Where(..) => "where",
+            Op::SiluTangent { .. } => "silu_tangent",
             Op::Custom(..) => "custom",
         }
     }
@@ -172,6 +190,7 @@ pub enum OpKind {
     Sigmoid,
     Softplus,
     Silu,
+    SiluTangent,
     Relu,
     Atan,
     Sqrt,
@@ -206,7 +225,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// All op kinds, in table order.
-    pub const ALL: [OpKind; 38] = [
+    pub const ALL: [OpKind; 39] = [
         OpKind::Neg,
         OpKind::Exp,
         OpKind::Log,
@@ -215,6 +234,7 @@ impl OpKind {
         OpKind::Sigmoid,
         OpKind::Softplus,
         OpKind::Silu,
+        OpKind::SiluTangent,
         OpKind::Relu,
         OpKind::Atan,
         OpKind::Sqrt,

@@ -75,6 +75,11 @@ fn cases(kind: OpKind) -> Vec<Case> {
         OpKind::Sigmoid => unary("sigmoid", -4.0, 4.0, |t, x| t.sigmoid(x)),
         OpKind::Softplus => unary("softplus", -4.0, 4.0, |t, x| t.softplus(x)),
         OpKind::Silu => unary("silu", -4.0, 4.0, |t, x| t.silu(x)),
+        OpKind::SiluTangent => vec![case(
+            "silu_tangent",
+            vec![grid(4, 3, -4.0, 4.0), grid(4, 3, -1.5, 1.5)],
+            |t, v| t.silu_tangent(v[0], v[1]),
+        )],
         OpKind::Relu => unary("relu", 0.1, 2.0, |t, x| t.relu(x))
             .into_iter()
             .chain(unary("relu-negative", -2.0, -0.1, |t, x| t.relu(x)))

@@ -1,10 +1,11 @@
 #![allow(missing_docs)]
 //! Flow benchmarks: forward + log-det, inverse, log-prob with c-tangent, and the TRADE-shaped
 //! step (log-prob, c-tangent, reverse sweep) for the multi-well flow (d = 5, 15 RQ blocks,
-//! [256, 256]) at batch 512 and 4096, a φ⁴-sized flow (d = 64) and an alanine-sized affine flow
+//! [256, 256]) at batch 512 and 4096 (one tape, and `DataParallel` with 64- and 256-row chunks
+//! on 1 and 2 threads, with the step's matmul flops as throughput), a φ⁴-sized flow (d = 64) and an alanine-sized affine flow
 //! (d = 48). Each benchmark reuses one tape (`Tape::clear`), as the trainer does.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array2, s};
 use std::hint::black_box;
 use std::time::Duration;
@@ -175,8 +176,26 @@ fn bench_flow(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
     g.finish();
 }
 
+/// Matrix-product flops of one TRADE step (recorded products and the reverse sweep's), counted
+/// on a 64-row tape and scaled to `n` rows (every product is linear in the rows).
+fn trade_step_flops(m: &FlowModel, n: usize) -> u64 {
+    let (x, cv) = inputs(m.flow.dim(), 64);
+    let mut t: Tape = Tape::new();
+    let cc = t.condition(cv);
+    let xv = t.constant(x);
+    let lp = m
+        .flow
+        .log_prob(&mut t, &m.params, xv, &Condition::c(cc))
+        .unwrap();
+    t.tangent(lp).unwrap();
+    let (recorded, reverse) = t.matmul_flops();
+    (recorded + reverse) * n as u64 / 64
+}
+
 /// The trainer's shape of the TRADE step: `DataParallel` with 64-row chunks (the multi-well
-/// experiment's `chunk_rows`) on a pool of 1 and 2 threads; the same bits for both.
+/// experiment's `chunk_rows`) and 256-row chunks on a pool of 1 and 2 threads; the same bits
+/// for both thread counts. Throughput is the step's matrix-product flops, so criterion's
+/// "elem/s" is the achieved matmul flop/s.
 fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
@@ -184,14 +203,15 @@ fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &
         .measurement_time(Duration::from_secs(4));
     for &n in batches {
         let (x, cv) = inputs(m.flow.dim(), n);
-        for threads in [1, 2] {
+        g.throughput(Throughput::Elements(trade_step_flops(m, n)));
+        for (chunk, threads) in [(64, 1), (64, 2), (256, 1), (256, 2)] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let mut dp: DataParallel = DataParallel::new(64);
+            let mut dp: DataParallel = DataParallel::new(chunk);
             let id = BenchmarkId::new(
-                format!("trade_step_chunks64_threads{threads}"),
+                format!("trade_step_chunks{chunk}_threads{threads}"),
                 format!("dim={},batch={n}", m.flow.dim()),
             );
             g.bench_function(id, |b| {

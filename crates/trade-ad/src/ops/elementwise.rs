@@ -5,15 +5,7 @@ use crate::tape::BufferPool;
 use crate::{Float, Tape, Var};
 use ndarray::{Array2, ArrayView2, Zip};
 
-#[inline]
-fn sigmoid<F: Float>(x: F) -> F {
-    if x >= F::zero() {
-        F::one() / (F::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (F::one() + e)
-    }
-}
+use crate::ops::silu::{self, sigmoid};
 
 #[inline]
 fn sign<F: Float>(x: F) -> F {
@@ -78,10 +70,7 @@ fn forward_scalar<F: Float>(op: Unary, x: F) -> F {
             let s = sigmoid(x);
             s * (F::one() - s)
         }
-        Unary::SiluPrime => {
-            let s = sigmoid(x);
-            s * (F::one() + x * (F::one() - s))
-        }
+        Unary::SiluSecond => silu::second(x, sigmoid(x)),
         Unary::AtanPrime => (F::one() + x * x).recip(),
         Unary::Sign => sign(x),
         Unary::Indicator(lo, hi) => {
@@ -107,16 +96,8 @@ fn derivative<F: Float>(op: Unary, x: F, y: F) -> F {
         Unary::Tanh => one - y * y,
         Unary::Sigmoid => y * (one - y),
         Unary::Softplus => sigmoid(x),
-        Unary::Silu => {
-            // σ(x) = y/x recovers the forward's sigmoid without another exp (to an ulp);
-            // near 0 (and for subnormal y) it is recomputed.
-            let s = if x.abs() > F::c(1e-3) && y != F::zero() {
-                y / x
-            } else {
-                sigmoid(x)
-            };
-            s * (one + x * (one - s))
-        }
+        // σ(x) = y/x recovers the forward's sigmoid without another exp.
+        Unary::Silu => silu::first(x, silu::sigmoid_from_silu(x, y)),
         Unary::Relu => {
             if x > F::zero() {
                 one
@@ -149,10 +130,7 @@ fn derivative<F: Float>(op: Unary, x: F, y: F) -> F {
             let s = sigmoid(x);
             s * (one - s) * (one - two * s)
         }
-        Unary::SiluPrime => {
-            let s = sigmoid(x);
-            s * (one - s) * (two + x * (one - two * s))
-        }
+        Unary::SiluSecond => silu::third(x, sigmoid(x)),
         Unary::AtanPrime => {
             let q = one + x * x;
             -two * x / (q * q)
@@ -234,7 +212,7 @@ pub(crate) fn jvp<F: Float>(tape: &mut Tape<F>, op: Unary, x: Var, y: Var, dx: V
         Unary::Tanh => prime_times(tape, Unary::TanhPrime, x, dx),
         Unary::Sigmoid => prime_times(tape, Unary::SigmoidPrime, x, dx),
         Unary::Softplus => prime_times(tape, Unary::Sigmoid, x, dx),
-        Unary::Silu => prime_times(tape, Unary::SiluPrime, x, dx),
+        Unary::Silu => tape.silu_tangent_with(x, Some(y), dx),
         Unary::Atan => prime_times(tape, Unary::AtanPrime, x, dx),
         Unary::Abs => prime_times(tape, Unary::Sign, x, dx),
         Unary::Relu => prime_times(
@@ -246,7 +224,7 @@ pub(crate) fn jvp<F: Float>(tape: &mut Tape<F>, op: Unary, x: Var, y: Var, dx: V
         Unary::Clamp(lo, hi) => prime_times(tape, Unary::Indicator(lo, hi), x, dx),
         Unary::TanhPrime
         | Unary::SigmoidPrime
-        | Unary::SiluPrime
+        | Unary::SiluSecond
         | Unary::AtanPrime
         | Unary::Sign
         | Unary::Indicator(..) => {

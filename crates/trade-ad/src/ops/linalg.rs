@@ -92,3 +92,29 @@ impl<F: Float> Tape<F> {
         self.record(Op::MatMul { a, b, ta, tb }, value)
     }
 }
+
+impl<F: Float> Tape<F> {
+    /// Floating-point operations (2·m·k·n per product) of the matrix products recorded so far:
+    /// `(recorded, reverse)`, where `reverse` counts the products a reverse sweep computes for
+    /// them (one per input that needs a gradient). For reporting achieved GFLOP/s.
+    pub fn matmul_flops(&self) -> (u64, u64) {
+        let mut recorded = 0u64;
+        let mut reverse = 0u64;
+        for node in &self.nodes {
+            if let Op::MatMul { a, b, ta, .. } = node.op {
+                let (m, n) = node.value.view().dim();
+                let inner = if ta { self.shape(a).0 } else { self.shape(a).1 };
+                let flops = 2 * (m * inner * n) as u64;
+                recorded += flops;
+                if node.needs_grad {
+                    let grads = [a, b]
+                        .iter()
+                        .filter(|v| self.nodes[v.index()].needs_grad)
+                        .count();
+                    reverse += flops * grads as u64;
+                }
+            }
+        }
+        (recorded, reverse)
+    }
+}

@@ -5,3 +5,4 @@ pub(crate) mod elementwise;
 pub(crate) mod linalg;
 pub(crate) mod reduce;
 pub(crate) mod shape;
+pub(crate) mod silu;

@@ -1,0 +1,101 @@
+//! Timing driver for `cargo xtask bench --compare-torch`: one full training step of the
+//! multi-well flow (15 RQ-spline or affine blocks, MLP [256, 256] SiLU, condition log T,
+//! N(0, T·I) base) — TRADE (∂_T log q on the tape, SmoothL1 residual, reverse sweep, Adam) or
+//! NLL (−mean log q, reverse sweep, Adam) — with `DataParallel` on a rayon pool. The same
+//! computation as `benchmarks/pytorch/bench_flow.py`.
+//!
+//! `step_timing <rq|affine> <trade|nll> <batch> <threads> <reps> [chunk_rows]` prints one JSON
+//! line with the per-step wall times in seconds.
+
+use ndarray::{Array2, s};
+use std::time::Instant;
+use trade_ad::{Adam, AdamConfig, DataParallel};
+use trade_flows::{Condition, Distribution, FlowConfig, FlowModel, LayerConfig};
+
+/// The multi-well flow with RQ splines, or the same with affine couplings (clamp 1).
+fn config(coupling: &str) -> FlowConfig {
+    let mut config = FlowConfig::multi_well(5, 15, &[256, 256]);
+    if coupling == "affine" {
+        if let Some(LayerConfig::Repeat { layers, .. }) = config.layers.first_mut() {
+            if let Some(LayerConfig::RqCoupling { conditioner, .. }) = layers.first().cloned() {
+                layers[0] = LayerConfig::AffineCoupling {
+                    conditioner,
+                    clamp: 1.0,
+                    learnable_clamp: false,
+                };
+            }
+        }
+    }
+    config
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
+    args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let coupling: String = arg(&args, 0, "rq".to_string());
+    let loss: String = arg(&args, 1, "trade".to_string());
+    let batch: usize = arg(&args, 2, 512);
+    let threads: usize = arg(&args, 3, 2);
+    let reps: usize = arg(&args, 4, 5);
+    let chunk_rows: usize = arg(&args, 5, 256);
+    let mut m = FlowModel::new(config(&coupling)).expect("flow config");
+    let x = Array2::from_shape_fn((batch, 5), |(i, j)| {
+        3.0 * (((i * 7 + j * 13 + 3) as f64 * 0.618_034).fract() - 0.5)
+    });
+    let c = Array2::from_shape_fn((batch, 1), |(i, _)| 0.5 + (i % 10) as f64 * 0.15);
+    let target = Array2::from_shape_fn((batch, 1), |(i, _)| ((i as f64) * 0.37).sin());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    let mut dp: DataParallel = DataParallel::new(chunk_rows);
+    let mut adam = Adam::new(AdamConfig::default()).expect("adam");
+    let trade = loss == "trade";
+    let scale = 1.0 / batch as f64;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps + 1 {
+        let start = Instant::now();
+        let (_, grads, _) = pool.install(|| {
+            dp.run(batch, |t, rows| {
+                let cv = c.slice(s![rows.clone(), ..]).to_owned();
+                let cc = if trade {
+                    t.condition(cv)
+                } else {
+                    t.constant(cv)
+                };
+                let xv = t.constant(x.slice(s![rows.clone(), ..]).to_owned());
+                let lp = m
+                    .flow
+                    .log_prob(t, &m.params, xv, &Condition::c(cc))
+                    .expect("log_prob");
+                let per_row = if trade {
+                    let g = t.tangent(lp).expect("∂_T log q");
+                    let tv = t.constant(target.slice(s![rows, ..]).to_owned());
+                    let r = t.sub(g, tv);
+                    t.smooth_l1(r, 1.0)
+                } else {
+                    t.neg(lp)
+                };
+                let total = t.sum(per_row, None);
+                (t.scale(total, scale), ())
+            })
+        });
+        adam.step(&mut m.params, &grads, 1e-6, None);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.remove(0); // the first step fills the buffer pools
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "{{\"impl\":\"trade-rs\",\"coupling\":\"{coupling}\",\"loss\":\"{loss}\",\"batch\":{batch},\"threads\":{threads},\"chunk_rows\":{chunk_rows},\"median_s\":{median:.6},\"times_s\":[{}]}}",
+            list.join(",")
+        );
+    }
+}
