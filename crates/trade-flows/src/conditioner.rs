@@ -1,7 +1,9 @@
-//! Conditioner networks (`flows.md` §1): MLP and residual MLP with explicit initialisation;
-//! the last layer starts at zero by default, so a coupling starts as the identity.
+//! Conditioner networks (`flows.md` §1): MLP, residual MLP and the periodic CNN of φ⁴
+//! ([`crate::conv`]) with explicit initialisation; the last layer starts at zero by default, so
+//! a coupling starts as the identity.
 
 use crate::FlowError;
+use crate::conv::{Cnn, CnnShape, ConvSpec};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use trade_ad::{Activation, Init, Linear, ParamStore, Tape, Var};
@@ -55,9 +57,50 @@ pub enum ConditionerConfig {
         #[serde(default = "default_true")]
         zero_last: bool,
     },
+    /// Periodic CNN on a `height`×`width` image (φ⁴: 4×4): the `hidden` convolutions, then a
+    /// 1×1 output layer; context values enter as constant channels ([`crate::conv`]).
+    Cnn {
+        /// Image height H.
+        height: usize,
+        /// Image width W.
+        width: usize,
+        /// Hidden convolutions (φ⁴: 3×3(64), 3×3(64), 1×1(32), 1×1(32)).
+        hidden: Vec<ConvSpec>,
+        /// Nonlinearity (SiLU by default).
+        #[serde(default)]
+        activation: Activation,
+        /// Initialisation scheme (φ⁴: Xavier).
+        #[serde(default)]
+        init: InitScheme,
+        /// Zero the last layer (identity start). Default true.
+        #[serde(default = "default_true")]
+        zero_last: bool,
+    },
 }
 
 impl ConditionerConfig {
+    /// The φ⁴ CNN of `flows.md` §1 on an H×W image: 3×3 convolutions with the first two widths
+    /// of `channels`, 1×1 with the rest, SiLU, Xavier-normal, last layer zero. The spec's is
+    /// `cnn(4, 4, &[64, 64, 32, 32])`.
+    pub fn cnn(height: usize, width: usize, channels: &[usize]) -> Self {
+        let hidden = channels
+            .iter()
+            .enumerate()
+            .map(|(l, &c)| ConvSpec {
+                channels: c,
+                kernel: if l < 2 { 3 } else { 1 },
+            })
+            .collect();
+        ConditionerConfig::Cnn {
+            height,
+            width,
+            hidden,
+            activation: Activation::Silu,
+            init: InitScheme::Xavier,
+            zero_last: true,
+        }
+    }
+
     /// The Loop A MLP of `flows.md` §1: SiLU, PyTorch init, last bias 0, last weight random.
     pub fn mlp_loop_a(hidden: &[usize]) -> Self {
         ConditionerConfig::Mlp {
@@ -105,6 +148,21 @@ impl ConditionerConfig {
                 init,
                 zero_last: zero,
             },
+            ConditionerConfig::Cnn {
+                height,
+                width,
+                hidden,
+                activation,
+                init,
+                ..
+            } => ConditionerConfig::Cnn {
+                height,
+                width,
+                hidden,
+                activation,
+                init,
+                zero_last: zero,
+            },
         }
     }
 
@@ -127,6 +185,36 @@ impl ConditionerConfig {
                         width,
                         "≥ 1",
                     ));
+                }
+            }
+            ConditionerConfig::Cnn {
+                height,
+                width,
+                hidden,
+                ..
+            } => {
+                if *height == 0 || *width == 0 {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.height/width"),
+                        format!("{height}×{width}"),
+                        "both ≥ 1",
+                    ));
+                }
+                for (l, spec) in hidden.iter().enumerate() {
+                    if spec.channels == 0 {
+                        return Err(FlowError::out_of_range(
+                            format!("{field}.hidden[{l}].channels"),
+                            spec.channels,
+                            "≥ 1",
+                        ));
+                    }
+                    if spec.kernel % 2 == 0 {
+                        return Err(FlowError::out_of_range(
+                            format!("{field}.hidden[{l}].kernel"),
+                            spec.kernel,
+                            "an odd size ≥ 1",
+                        ));
+                    }
                 }
             }
         }
@@ -155,6 +243,8 @@ pub enum Conditioner {
         /// Nonlinearity.
         activation: Activation,
     },
+    /// Periodic CNN.
+    Cnn(Cnn),
 }
 
 fn linear<R: Rng + ?Sized>(
@@ -182,7 +272,8 @@ fn linear<R: Rng + ?Sized>(
 }
 
 impl Conditioner {
-    /// Registers the parameters under `name` for an `n_in → n_out` network.
+    /// Registers the parameters under `name` for an `n_in → n_out` network (a CNN reads the
+    /// whole input as an image and writes one parameter per output value).
     pub fn build<R: Rng + ?Sized>(
         config: &ConditionerConfig,
         store: &mut ParamStore,
@@ -190,7 +281,52 @@ impl Conditioner {
         (n_in, n_out): (usize, usize),
         rng: &mut R,
     ) -> Result<Self, FlowError> {
+        Self::build_split(config, store, name, (n_in, 0), (n_out, 1), rng)
+    }
+
+    /// Registers a coupling conditioner under `name`: input `[x_other (n_other), ctx (n_ctx)]`,
+    /// output `p` parameters for each of `n_transformed` values (an MLP sees
+    /// `n_other + n_ctx → n_transformed·p`; a CNN needs the split to make ctx constant channels
+    /// and to group its output channels per value).
+    pub fn build_split<R: Rng + ?Sized>(
+        config: &ConditionerConfig,
+        store: &mut ParamStore,
+        name: &str,
+        (n_other, n_ctx): (usize, usize),
+        (n_transformed, p): (usize, usize),
+        rng: &mut R,
+    ) -> Result<Self, FlowError> {
+        let (n_in, n_out) = (n_other + n_ctx, n_transformed * p);
         match config {
+            ConditionerConfig::Cnn {
+                height,
+                width,
+                hidden,
+                activation,
+                init,
+                zero_last,
+            } => {
+                let pix = height * width;
+                if n_other % pix != 0 || n_transformed % pix != 0 {
+                    return Err(FlowError::out_of_range(
+                        format!("{name} (cnn conditioner) height×width"),
+                        format!("{height}×{width}"),
+                        "a divisor of both coupling halves (whole channels on the image)",
+                    ));
+                }
+                let shape = CnnShape {
+                    height: *height,
+                    width: *width,
+                    in_channels: n_other / pix,
+                    ctx: n_ctx,
+                    groups: n_transformed / pix,
+                    per_value: p,
+                };
+                let spec = (*activation, *init, *zero_last);
+                Ok(Conditioner::Cnn(Cnn::build(
+                    store, name, shape, hidden, spec, rng,
+                )?))
+            }
             ConditionerConfig::Mlp {
                 hidden,
                 activation,
@@ -271,6 +407,7 @@ impl Conditioner {
                 let h = activation.apply(tape, h);
                 output.forward(tape, store, h)
             }
+            Conditioner::Cnn(cnn) => cnn.forward(tape, store, x),
         }
     }
 }

@@ -141,6 +141,31 @@ pub enum LayerConfig {
         /// Conditioner network (`[c, y] → 2d`).
         conditioner: ConditionerConfig,
     },
+    /// Conditional global scaling x·exp(w) + b, one scalar w and b per sample from the coupling
+    /// context (φ⁴: the embedding e(κ)).
+    GlobalScaling {
+        /// The network of each of w and b (context width → 1; φ⁴: MLP [64, 64, 64]).
+        conditioner: ConditionerConfig,
+    },
+    /// Space-to-depth C×H×W → 4C×(H/2)×(W/2) (a fixed permutation).
+    SpaceToDepth {
+        /// Input channels C.
+        channels: usize,
+        /// Input height H (even).
+        height: usize,
+        /// Input width W (even).
+        width: usize,
+    },
+    /// ActNorm per channel of a channel-major image, with data-dependent initialisation.
+    ChannelActNorm {
+        /// Number of channels (a divisor of the dimension).
+        channels: usize,
+    },
+    /// A fixed random permutation of the channels of a channel-major image.
+    ChannelPermutation {
+        /// Number of channels (a divisor of the dimension).
+        channels: usize,
+    },
     /// `count` copies of `layers` (fresh parameters each).
     Repeat {
         /// Number of copies.
@@ -148,6 +173,43 @@ pub enum LayerConfig {
         /// The block.
         layers: Vec<LayerConfig>,
     },
+}
+
+/// The sizes of the φ⁴ flow ([`FlowConfig::phi4`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phi4Arch {
+    /// Lattice side N (even).
+    pub lattice: usize,
+    /// Conv coupling blocks (spec 3).
+    pub conv_blocks: usize,
+    /// Fully connected coupling blocks (spec 3).
+    pub fc_blocks: usize,
+    /// CNN widths: 3×3, 3×3, then 1×1 layers (spec [64, 64, 32, 32]).
+    pub cnn_channels: Vec<usize>,
+    /// FC conditioner widths (spec 4 × 128).
+    pub fc_hidden: Vec<usize>,
+    /// Global-scaling MLP widths (spec [64, 64, 64]).
+    pub scaling_hidden: Vec<usize>,
+    /// Embedding MLP widths (spec [32, 32, 32]).
+    pub embedding_hidden: Vec<usize>,
+    /// Spline bins K (spec 10).
+    pub bins: usize,
+}
+
+impl Phi4Arch {
+    /// `flows.md` §6–7 on the 8×8 lattice.
+    pub fn paper() -> Self {
+        Self {
+            lattice: 8,
+            conv_blocks: 3,
+            fc_blocks: 3,
+            cnn_channels: vec![64, 64, 32, 32],
+            fc_hidden: vec![128; 4],
+            scaling_hidden: vec![64; 3],
+            embedding_hidden: vec![32; 3],
+            bins: 10,
+        }
+    }
 }
 
 /// The base distribution.
@@ -225,6 +287,17 @@ impl LayerConfig {
                 Ok(())
             }
         };
+        let channels = |channels: usize| {
+            if channels == 0 || dim % channels != 0 {
+                Err(FlowError::out_of_range(
+                    format!("{field}.channels"),
+                    channels,
+                    "≥ 1 and a divisor of the flow dimension",
+                ))
+            } else {
+                Ok(())
+            }
+        };
         match self {
             LayerConfig::AffineCoupling {
                 conditioner, clamp, ..
@@ -257,8 +330,44 @@ impl LayerConfig {
                         "< 2·bound/bins (the initial bin width)",
                     ));
                 }
+                if let ConditionerConfig::Cnn { height, width, .. } = conditioner {
+                    let (len1, pix) = (crate::layers::split_len(dim), height * width);
+                    if len1 % pix != 0 || (dim - len1) % pix != 0 {
+                        return Err(FlowError::out_of_range(
+                            format!("{field}.conditioner.height/width"),
+                            format!("{height}×{width}"),
+                            "an image size dividing both coupling halves",
+                        ));
+                    }
+                }
                 conditioner.validate(&format!("{field}.conditioner"))
             }
+            LayerConfig::GlobalScaling { conditioner } => {
+                if cond.coupling_width() == 0 {
+                    return Err(FlowError::out_of_range(
+                        "condition.input",
+                        "none (with y_dim = 0)",
+                        "a condition, for a global_scaling layer",
+                    ));
+                }
+                conditioner.validate(&format!("{field}.conditioner"))
+            }
+            LayerConfig::SpaceToDepth {
+                channels,
+                height,
+                width,
+            } => {
+                if channels * height * width != dim {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.channels×height×width"),
+                        format!("{channels}×{height}×{width}"),
+                        "equal to the flow dimension",
+                    ));
+                }
+                crate::layers::SpaceToDepth::new(*channels, *height, *width).map(|_| ())
+            }
+            LayerConfig::ChannelActNorm { channels: c }
+            | LayerConfig::ChannelPermutation { channels: c } => channels(*c),
             LayerConfig::ConditionalAffine { conditioner } => {
                 if cond.raw_width() == 0 {
                     return Err(FlowError::out_of_range(
@@ -342,13 +451,17 @@ impl FlowConfig {
                     LayerConfig::AffineCoupling { conditioner, .. }
                     | LayerConfig::GinCoupling { conditioner, .. }
                     | LayerConfig::RqCoupling { conditioner, .. }
-                    | LayerConfig::ConditionalAffine { conditioner } => {
+                    | LayerConfig::ConditionalAffine { conditioner }
+                    | LayerConfig::GlobalScaling { conditioner } => {
                         *conditioner = conditioner.clone().with_zero_last(zero);
                     }
                     LayerConfig::Repeat { layers, .. } => walk(layers, zero),
                     LayerConfig::ActNorm
                     | LayerConfig::Permutation { .. }
-                    | LayerConfig::Orthogonal => {}
+                    | LayerConfig::Orthogonal
+                    | LayerConfig::SpaceToDepth { .. }
+                    | LayerConfig::ChannelActNorm { .. }
+                    | LayerConfig::ChannelPermutation { .. } => {}
                 }
             }
         }
@@ -432,6 +545,75 @@ impl FlowConfig {
         }
     }
 
+    /// The φ⁴ flow of `flows.md` §7 on an N×N lattice (N even; 8 in the spec), data → latent:
+    /// conditional global scaling (MLP `scaling_hidden`) → space-to-depth 1×N×N → 4×(N/2)×(N/2)
+    /// → `conv_blocks` × [channel ActNorm → RQ coupling over channels 2|2, K = 10, CNN
+    /// `cnn_channels` (3×3, 3×3, then 1×1) → channel permutation] → `fc_blocks` × [ActNorm → RQ
+    /// coupling (d/2 | d/2), MLP `fc_hidden` → permutation] → N(0, I). Every conditioner is
+    /// Loop B (SiLU, Xavier, last layer zero), so the flow starts as the identity up to the
+    /// ActNorms; e(κ) = MLP(log κ) + log κ (1→32→32→32→1) feeds the couplings (an extra
+    /// constant channel for the CNNs) and the global scaling.
+    ///
+    /// The spec's model is `FlowConfig::phi4(&Phi4Arch::paper())`.
+    pub fn phi4(arch: &Phi4Arch) -> Self {
+        let n = arch.lattice;
+        let half = n / 2;
+        let conv_block = vec![
+            LayerConfig::ChannelActNorm { channels: 4 },
+            LayerConfig::RqCoupling {
+                conditioner: ConditionerConfig::cnn(half, half, &arch.cnn_channels),
+                bins: arch.bins,
+                bound: 3.0,
+                min_bin: 0.1,
+            },
+            LayerConfig::ChannelPermutation { channels: 4 },
+        ];
+        let fc_block = vec![
+            LayerConfig::ActNorm,
+            LayerConfig::RqCoupling {
+                conditioner: Self::loop_b_conditioner(&arch.fc_hidden),
+                bins: arch.bins,
+                bound: 3.0,
+                min_bin: 0.1,
+            },
+            LayerConfig::Permutation {
+                kind: PermutationKind::Random,
+            },
+        ];
+        Self {
+            dim: n * n,
+            augmentation_dims: 0,
+            condition: ConditionConfig {
+                input: ConditionInput::Embedding {
+                    hidden: arch.embedding_hidden.clone(),
+                },
+                y_dim: 0,
+            },
+            layers: vec![
+                LayerConfig::GlobalScaling {
+                    conditioner: Self::loop_b_conditioner(&arch.scaling_hidden),
+                },
+                LayerConfig::SpaceToDepth {
+                    channels: 1,
+                    height: n,
+                    width: n,
+                },
+                LayerConfig::Repeat {
+                    count: arch.conv_blocks,
+                    layers: conv_block,
+                },
+                LayerConfig::Repeat {
+                    count: arch.fc_blocks,
+                    layers: fc_block,
+                },
+            ],
+            base: BaseConfig::Gaussian {
+                scaling: Scaling::Standard,
+            },
+            seed: 0,
+        }
+    }
+
     /// Loop B MLP conditioner: `hidden`, SiLU, Xavier-normal, last layer zero.
     pub fn loop_b_conditioner(hidden: &[usize]) -> ConditionerConfig {
         ConditionerConfig::Mlp {
@@ -500,6 +682,7 @@ mod tests {
         for c in [
             FlowConfig::multi_well(5, 15, &[256, 256]),
             FlowConfig::temperature_steerable(5, 5, 25, &[256, 256]),
+            FlowConfig::phi4(&Phi4Arch::paper()),
         ] {
             c.validate().unwrap();
             assert_eq!(FlowConfig::from_json(&c.to_json()).unwrap(), c);

@@ -13,7 +13,8 @@ use crate::config::{
 };
 use crate::distribution::{Condition, Distribution, check_condition, check_input};
 use crate::layers::{
-    ActNorm, Affine, Clamp, ConditionalAffine, Coupling, Orthogonal, Permutation, RqSpline,
+    ActNorm, Affine, Clamp, ConditionalAffine, Coupling, GlobalScaling, Orthogonal, Permutation,
+    RqSpline, SpaceToDepth,
 };
 use ndarray::Array2;
 use rand::{Rng, RngCore};
@@ -131,6 +132,31 @@ impl<R: Rng + ?Sized> Builder<'_, R> {
                 &format!("{name}.cond_affine"),
                 (self.dim, self.raw_width),
                 conditioner,
+                self.rng,
+            )?),
+            LayerConfig::GlobalScaling { conditioner } => Box::new(GlobalScaling::new(
+                self.store,
+                &format!("{name}.global_scaling"),
+                (self.dim, self.ctx_width),
+                conditioner,
+                self.rng,
+            )?),
+            LayerConfig::SpaceToDepth {
+                channels,
+                height,
+                width,
+            } => Box::new(SpaceToDepth::new(*channels, *height, *width)?),
+            LayerConfig::ChannelActNorm { channels } => Box::new(ActNorm::per_channel(
+                self.store,
+                &format!("{name}.actnorm"),
+                self.dim,
+                *channels,
+            )?),
+            LayerConfig::ChannelPermutation { channels } => Box::new(Permutation::random_channels(
+                self.store,
+                &format!("{name}.perm"),
+                self.dim,
+                *channels,
                 self.rng,
             )?),
             LayerConfig::Repeat { count, layers } => {

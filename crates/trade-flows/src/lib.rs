@@ -5,8 +5,9 @@
 //!   (forward/inverse with log-det); [`Chain`] composes bijectors, [`Flow`] pushes a base
 //!   through a chain.
 //! * Layers ([`layers`]): affine (GLOW) coupling, RQ spline coupling with linear tails, GIN
-//!   coupling, ActNorm, permutations, orthogonal mixing, final conditional affine; conditioners
-//!   in [`conditioner`].
+//!   coupling, ActNorm (per dimension or channel), permutations (of dimensions or channels),
+//!   orthogonal mixing, final conditional affine, and φ⁴'s conditional global scaling and
+//!   space-to-depth; conditioners (MLP, ResNet, periodic CNN: [`conv`]) in [`conditioner`].
 //! * Bases ([`base`]): N(0, I), N(0, c·I), N(0, c⁻¹·I), or any [`Distribution`] including a
 //!   frozen flow (Flows for Flows, with Delta/Concat contexts and the c′ < c inverse rule).
 //! * [`FlowConfig`] (serde JSON) builds a flow; [`FlowModel`] saves and loads config + `.npz`
@@ -35,6 +36,7 @@ pub mod base;
 pub mod bijector;
 pub mod conditioner;
 pub mod config;
+pub mod conv;
 pub mod distribution;
 mod error;
 pub mod flow;
@@ -46,7 +48,7 @@ pub use base::{Gaussian, Scaling};
 pub use bijector::{Bijector, Chain, Context};
 pub use conditioner::{Conditioner, ConditionerConfig, InitScheme};
 pub use config::{
-    BaseConfig, ConditionConfig, ConditionInput, FlowConfig, LayerConfig, PermutationKind,
+    BaseConfig, ConditionConfig, ConditionInput, FlowConfig, LayerConfig, PermutationKind, Phi4Arch,
 };
 pub use distribution::{Condition, Distribution};
 pub use error::FlowError;

@@ -14,7 +14,7 @@ use trade_flows::config::ConditionConfig;
 use trade_flows::tsf::{augmented_log_prob, augmented_sample_with_log_prob};
 use trade_flows::{
     BaseConfig, Condition, ConditionInput, ConditionerConfig, Distribution, FlowConfig, FlowModel,
-    LayerConfig, PermutationKind, Scaling,
+    LayerConfig, PermutationKind, Phi4Arch, Scaling,
 };
 
 fn rq(bins: usize, bound: f64) -> LayerConfig {
@@ -369,6 +369,83 @@ fn augmentation_estimators() {
     .unwrap();
     assert_eq!(tape.shape(xs), (6, 3));
     assert!(tape.value(lp).iter().all(|v| v.is_finite()));
+}
+
+/// φ⁴-like fields: 64 sites in [−3, 3].
+fn fields(n: usize) -> Array2<f64> {
+    grid(n, 64, 6.0)
+}
+
+#[test]
+fn phi4_flow_starts_as_a_fixed_permutation_with_the_base_density() {
+    // flows.md §7: every conditioner's last layer is zero and the ActNorms start at zero, so
+    // the flow is the identity up to its fixed permutations (space-to-depth, channel and FC
+    // permutations): z is a permutation of x and log q(x|κ) = log N(x; 0, I₆₄) for every κ.
+    let m = FlowModel::new(FlowConfig::phi4(&Phi4Arch::paper())).unwrap();
+    let x = fields(5);
+    let c = array![[0.22], [0.25], [0.27], [0.29], [0.33]];
+    let (z, ld) = transform(&m, &x, &c);
+    let sorted = |r: ndarray::ArrayView1<f64>| {
+        let mut v = r.to_vec();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    for i in 0..5 {
+        let (a, b) = (sorted(z.row(i)), sorted(x.row(i)));
+        assert!(
+            a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-12),
+            "row {i}"
+        );
+        assert!(
+            (&z.row(i) - &x.row(i)).iter().any(|v| v.abs() > 1e-3),
+            "not permuted"
+        );
+    }
+    assert!(ld.iter().all(|v| v.abs() < 1e-12));
+    let lp = log_prob(&m, &x, &c);
+    for i in 0..5 {
+        let r2: f64 = x.row(i).iter().map(|v| v * v).sum();
+        let expect = -r2 / 2.0 - 32.0 * (2.0 * std::f64::consts::PI).ln();
+        assert!((lp[[i, 0]] - expect).abs() < 1e-9, "row {i}");
+    }
+}
+
+#[test]
+fn phi4_preset_round_trips_through_flow_model_save_load() {
+    let arch = Phi4Arch {
+        cnn_channels: vec![8, 8, 4, 4],
+        fc_hidden: vec![16; 2],
+        ..Phi4Arch::paper()
+    };
+    let mut cfg = FlowConfig::phi4(&arch);
+    cfg.seed = 7;
+    let json = cfg.to_json();
+    assert_eq!(FlowConfig::from_json(&json).unwrap(), cfg);
+    let m = perturbed(cfg, 0.05, 2);
+    let mut npz = Cursor::new(Vec::new());
+    m.write_params(&mut npz).unwrap();
+    npz.set_position(0);
+    let back = FlowModel::load(&json, npz).unwrap();
+    let x = fields(6);
+    let c = Array2::from_shape_fn((6, 1), |(i, _)| 0.22 + 0.02 * i as f64);
+    let (a, b) = (log_prob(&m, &x, &c), log_prob(&back, &x, &c));
+    assert!(
+        a.iter()
+            .zip(b.iter())
+            .all(|(p, q)| p.to_bits() == q.to_bits())
+    );
+    // Sampling agrees with the density of the samples.
+    let mut tape: Tape = Tape::new();
+    let cv = tape.constant(c.clone());
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let (xs, lq) = back
+        .flow
+        .sample_with_log_prob(&mut tape, &back.params, 6, &Condition::c(cv), &mut rng)
+        .unwrap();
+    let lq2 = log_prob(&back, &tape.value(xs).to_owned(), &c);
+    for (p, q) in tape.value(lq).iter().zip(lq2.iter()) {
+        assert!((p - q).abs() < 1e-9 * p.abs().max(1.0), "{p} vs {q}");
+    }
 }
 
 #[test]

@@ -56,18 +56,20 @@ impl<T: CouplingTransform> Coupling<T> {
         let len1 = split_len(dim);
         let len2 = dim - len1;
         let p = transform.params_per_dim();
-        let nn1 = Conditioner::build(
+        let nn1 = Conditioner::build_split(
             conditioner,
             store,
             &format!("{name}.nn1"),
-            (len2 + ctx_dim, len1 * p),
+            (len2, ctx_dim),
+            (len1, p),
             rng,
         )?;
-        let nn2 = Conditioner::build(
+        let nn2 = Conditioner::build_split(
             conditioner,
             store,
             &format!("{name}.nn2"),
-            (len1 + ctx_dim, len2 * p),
+            (len1, ctx_dim),
+            (len2, p),
             rng,
         )?;
         Ok(Self {

@@ -5,7 +5,9 @@ pub mod affine_coupling;
 pub mod conditional_affine;
 pub mod coupling;
 pub mod gin;
+pub mod global_scaling;
 pub mod permutation;
+pub mod space_to_depth;
 pub mod spline;
 
 pub use actnorm::ActNorm;
@@ -13,5 +15,7 @@ pub use affine_coupling::{Affine, AffineCoupling, Clamp};
 pub use conditional_affine::ConditionalAffine;
 pub use coupling::{Coupling, CouplingTransform, split_len};
 pub use gin::{Gin, GinCoupling};
+pub use global_scaling::GlobalScaling;
 pub use permutation::{Orthogonal, Permutation};
+pub use space_to_depth::SpaceToDepth;
 pub use spline::{RqCoupling, RqSpline};

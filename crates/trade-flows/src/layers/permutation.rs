@@ -1,5 +1,5 @@
 //! Fixed mixing layers with zero log-det (`flows.md` §3): a random permutation of the
-//! dimensions, and a fixed random orthogonal matrix (VP flows). Both are drawn from the seeded
+//! dimensions (or of the channels of a channel-major image), and a fixed random orthogonal matrix (VP flows). Both are drawn from the seeded
 //! RNG and stored in the parameter store as frozen parameters, so checkpoints carry them.
 
 use crate::FlowError;
@@ -28,6 +28,32 @@ impl Permutation {
     ) -> Result<Self, FlowError> {
         let mut perm: Vec<usize> = (0..dim).collect();
         perm.shuffle(rng);
+        Self::from_indices(store, name, &perm)
+    }
+
+    /// A uniformly random permutation of the channels of a channel-major image with
+    /// `channels` channels (positions within a channel keep their order).
+    pub fn random_channels<R: Rng + ?Sized>(
+        store: &mut ParamStore,
+        name: &str,
+        dim: usize,
+        channels: usize,
+        rng: &mut R,
+    ) -> Result<Self, FlowError> {
+        if channels == 0 || dim % channels != 0 {
+            return Err(FlowError::out_of_range(
+                format!("{name}.channels"),
+                channels,
+                "≥ 1 and a divisor of the dimension",
+            ));
+        }
+        let mut order: Vec<usize> = (0..channels).collect();
+        order.shuffle(rng);
+        let pos = dim / channels;
+        let perm: Vec<usize> = order
+            .iter()
+            .flat_map(|&c| (c * pos)..(c + 1) * pos)
+            .collect();
         Self::from_indices(store, name, &perm)
     }
 

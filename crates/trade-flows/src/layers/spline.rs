@@ -202,9 +202,14 @@ impl RqSpline {
         let kn = self.knots(tape, raw);
         let (idx, inside) = search(tape.value(kn.bottom), tape.value(kn.ch), tape.value(y));
         let b = self.gather(tape, &kn, idx);
+        let inside = Arc::new(inside);
         let sk = tape.div(b.h, b.w);
         let dd = Self::big_d(tape, &b, sk);
-        let delta = tape.sub(y, b.yk);
+        // Tail rows take the inside formulas at y = y_k (Δ = 0, discriminant B² > 0): with the
+        // tail's y there, B² − 4AC < 0 is clamped to 0 and √'s infinite derivative times the
+        // zero gradient of the unselected branch would make every gradient NaN.
+        let y_safe = tape.where_shared(inside.clone(), y, b.yk);
+        let delta = tape.sub(y_safe, b.yk);
         let delta_d = tape.mul(delta, dd);
         // A = h(s_k − δ_k) + Δ·D;  B = h δ_k − Δ·D;  C = −s_k Δ.
         let a = tape.sub(sk, b.d0);
@@ -239,7 +244,6 @@ impl RqSpline {
         let x_out = tape.add(kn.left, off);
         let ln_s = tape.log(kn.slope);
         let ld_out = tape.neg(ln_s);
-        let inside = Arc::new(inside);
         let x = tape.where_shared(inside.clone(), x_in, x_out);
         let ld = tape.where_shared(inside, ld_in, ld_out);
         (x, ld)

@@ -10,13 +10,16 @@
 //! κ0 ∈ {0.25, 0.29}, TRADE range [0.22, 0.32] (observables to 0.33).
 //!
 //! [`hmc`] holds the exact sampler (HMC with Metropolis correction and global sign flips),
-//! [`stats`] the Γ-method τ_int, jackknife errors and the observables of `method.md` §13.4.
+//! [`stats`] the Γ-method τ_int, jackknife errors and the observables of `method.md` §13.4 (of an
+//! HMC run, or of independent configurations with bootstrap errors, optionally reweighted).
 
 pub mod hmc;
 pub mod stats;
 
 pub use hmc::{HmcConfig, HmcRun, Measurement, Phi4Sampler, run_hmc};
-pub use stats::{Estimate, Phi4Observables, TauInt, observables, tau_int};
+pub use stats::{
+    Estimate, Phi4Observables, SampleObservables, TauInt, observables, sample_observables, tau_int,
+};
 
 use crate::rows::{map_rows, map_rows_grad};
 use crate::{ConditionSpec, Target, TargetError};

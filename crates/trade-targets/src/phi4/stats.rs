@@ -1,6 +1,12 @@
-//! φ⁴ statistics: Wolff Γ-method τ_int, jackknife over chain groups, and the §13.4 observables.
+//! φ⁴ statistics: Wolff Γ-method τ_int, jackknife over chain groups, and the §13.4 observables
+//! of an HMC run ([`observables`]) or of a set of independent configurations, raw or
+//! importance-weighted, with bootstrap errors ([`sample_observables`]).
 
+use super::Phi4;
 use super::hmc::{HmcRun, Measurement};
+use crate::TargetError;
+use ndarray::ArrayView2;
+use rand::{Rng, RngCore};
 
 /// A value with its standard error.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -203,5 +209,261 @@ pub fn observables(run: &HmcRun) -> Phi4Observables {
         tau_action: tau_int(&action),
         acceptance: run.acceptance,
         n_measurements: total[0] as usize,
+    }
+}
+
+/// The `method.md` §13.4 observables of a set of configurations, with bootstrap errors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleObservables {
+    /// ⟨|m|⟩, m = (1/V) Σ_x φ_x.
+    pub abs_m: Estimate,
+    /// ⟨S⟩/V at the given κ.
+    pub action_density: Estimate,
+    /// χ as TRADE plots it: V(⟨m²⟩ − ⟨|m|⟩²).
+    pub chi: Estimate,
+    /// Textbook susceptibility V⟨m²⟩.
+    pub chi_textbook: Estimate,
+    /// Binder cumulant U_L = 1 − ⟨m⁴⟩/(3⟨m²⟩²).
+    pub binder: Estimate,
+    /// Number of configurations.
+    pub n: usize,
+}
+
+/// Per-configuration (m, S/V).
+fn m_and_s(phi4: &Phi4, configs: ArrayView2<'_, f64>, kappa: f64) -> Vec<(f64, f64)> {
+    let v = phi4.volume() as f64;
+    configs
+        .rows()
+        .into_iter()
+        .map(|r| {
+            let phi: Vec<f64> = r.to_vec();
+            (phi.iter().sum::<f64>() / v, phi4.action(&phi, kappa) / v)
+        })
+        .collect()
+}
+
+/// (⟨|m|⟩, ⟨s⟩, χ, χ_textbook, U_L) from weighted moments over the rows `idx`.
+fn weighted_observables(ms: &[(f64, f64)], w: &[f64], idx: &[usize], v: f64) -> [f64; 5] {
+    let (mut sw, mut a, mut m2, mut m4, mut act) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &i in idx {
+        let (m, s) = ms[i];
+        let wi = w[i];
+        let mm = m * m;
+        sw += wi;
+        a += wi * m.abs();
+        m2 += wi * mm;
+        m4 += wi * mm * mm;
+        act += wi * s;
+    }
+    let (a, m2, m4, act) = (a / sw, m2 / sw, m4 / sw, act / sw);
+    [a, act, v * (m2 - a * a), v * m2, 1.0 - m4 / (3.0 * m2 * m2)]
+}
+
+/// ⟨|m|⟩, ⟨S⟩/V, χ (both definitions) and U_L of `configs` (n, V) at κ, each with the standard
+/// deviation over `n_boot` bootstrap resamples of the rows (`method.md` §13.4: 250).
+///
+/// With `log_weights` (one per row, e.g. −S − log q for flow samples) the averages are
+/// self-normalised importance-weighted and each resample carries its rows' weights; without,
+/// they are plain means. The rows must be independent (model samples, or HMC configurations
+/// thinned beyond τ_int).
+///
+/// ```
+/// use ndarray::Array2;
+/// use rand::SeedableRng;
+/// use trade_targets::phi4::{Phi4, sample_observables};
+/// // Constant fields ±1: |m| = 1 exactly, χ = 0, U_L = 2/3.
+/// let x = Array2::from_shape_fn((10, 64), |(i, _)| if i % 2 == 0 { 1.0 } else { -1.0 });
+/// let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
+/// let o = sample_observables(&Phi4::default(), x.view(), 0.27, None, 50, &mut rng)?;
+/// assert!((o.abs_m.value - 1.0).abs() < 1e-12 && o.abs_m.error < 1e-12);
+/// assert!((o.binder.value - 2.0 / 3.0).abs() < 1e-12);
+/// # Ok::<(), trade_targets::TargetError>(())
+/// ```
+pub fn sample_observables(
+    phi4: &Phi4,
+    configs: ArrayView2<'_, f64>,
+    kappa: f64,
+    log_weights: Option<&[f64]>,
+    n_boot: usize,
+    rng: &mut dyn RngCore,
+) -> Result<SampleObservables, TargetError> {
+    let n = configs.nrows();
+    if configs.ncols() != phi4.volume() {
+        return Err(TargetError::Dimension {
+            expected: phi4.volume(),
+            got: configs.ncols(),
+        });
+    }
+    if let Some(((row, col), _)) = configs.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(TargetError::NonFinite { row, col });
+    }
+    if n < 2 {
+        return Err(TargetError::InvalidParameter {
+            field: "configs (rows)",
+            value: n.to_string(),
+            allowed: ">= 2".into(),
+        });
+    }
+    if n_boot < 2 {
+        return Err(TargetError::InvalidParameter {
+            field: "n_boot",
+            value: n_boot.to_string(),
+            allowed: ">= 2".into(),
+        });
+    }
+    let w: Vec<f64> = match log_weights {
+        None => vec![1.0; n],
+        Some(lw) => {
+            if lw.len() != n {
+                return Err(TargetError::InvalidParameter {
+                    field: "log_weights (length)",
+                    value: lw.len().to_string(),
+                    allowed: format!("{n} (one per configuration)"),
+                });
+            }
+            if let Some(i) = lw.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+                return Err(TargetError::InvalidParameter {
+                    field: "log_weights",
+                    value: format!("{} at row {i}", lw[i]),
+                    allowed: "finite or −∞".into(),
+                });
+            }
+            let max = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            lw.iter().map(|l| (l - max).exp()).collect()
+        }
+    };
+    let v = phi4.volume() as f64;
+    let ms = m_and_s(phi4, configs, kappa);
+    let all: Vec<usize> = (0..n).collect();
+    let full = weighted_observables(&ms, &w, &all, v);
+    let mut sum = [0.0; 5];
+    let mut sum2 = [0.0; 5];
+    let mut idx = vec![0; n];
+    for _ in 0..n_boot {
+        idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
+        let b = weighted_observables(&ms, &w, &idx, v);
+        for k in 0..5 {
+            sum[k] += b[k];
+            sum2[k] += b[k] * b[k];
+        }
+    }
+    let nb = n_boot as f64;
+    let est = |k: usize| Estimate {
+        value: full[k],
+        error: (sum2[k] / nb - (sum[k] / nb).powi(2)).max(0.0).sqrt(),
+    };
+    Ok(SampleObservables {
+        abs_m: est(0),
+        action_density: est(1),
+        chi: est(2),
+        chi_textbook: est(3),
+        binder: est(4),
+        n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn rng() -> Xoshiro256PlusPlus {
+        Xoshiro256PlusPlus::seed_from_u64(1)
+    }
+
+    /// Constant fields with magnetisations `ms`.
+    fn constant_fields(ms: &[f64]) -> Array2<f64> {
+        Array2::from_shape_fn((ms.len(), 4), |(i, _)| ms[i])
+    }
+
+    #[test]
+    fn closed_forms_on_constant_fields() {
+        // 2×2 lattice, m ∈ {1, −1, 2, −2}: ⟨|m|⟩ = 1.5, ⟨m²⟩ = 2.5, ⟨m⁴⟩ = 8.5.
+        let phi4 = Phi4::new(2, 0.02).unwrap();
+        let x = constant_fields(&[1.0, -1.0, 2.0, -2.0]);
+        let o = sample_observables(&phi4, x.view(), 0.25, None, 100, &mut rng()).unwrap();
+        let cases = [
+            (o.abs_m.value, 1.5),
+            (o.chi.value, 4.0 * (2.5 - 2.25)),
+            (o.chi_textbook.value, 4.0 * 2.5),
+            (o.binder.value, 1.0 - 8.5 / (3.0 * 6.25)),
+            // s(φ) per site for a constant field: (1 − 2λ)φ² + λφ⁴ − 4κφ².
+            (
+                o.action_density.value,
+                (0..4)
+                    .map(|i| {
+                        let p = [1.0f64, -1.0, 2.0, -2.0][i];
+                        0.96 * p * p + 0.02 * p.powi(4) - p * p
+                    })
+                    .sum::<f64>()
+                    / 4.0,
+            ),
+        ];
+        for (k, (got, expect)) in cases.into_iter().enumerate() {
+            assert!((got - expect).abs() < 1e-12, "case {k}: {got} vs {expect}");
+        }
+        assert!(o.abs_m.error > 0.0 && o.abs_m.error < 1.0);
+    }
+
+    #[test]
+    fn weights_select_configurations() {
+        // Weight only the |m| = 2 rows: every observable is that of m = ±2.
+        let phi4 = Phi4::new(2, 0.02).unwrap();
+        let x = constant_fields(&[1.0, -1.0, 2.0, -2.0]);
+        let lw = [f64::NEG_INFINITY, f64::NEG_INFINITY, 3.0, 3.0];
+        let o = sample_observables(&phi4, x.view(), 0.25, Some(&lw), 50, &mut rng()).unwrap();
+        assert!((o.abs_m.value - 2.0).abs() < 1e-12);
+        assert!(o.chi.value.abs() < 1e-12);
+        assert!((o.binder.value - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bootstrap_error_matches_the_standard_error_of_the_mean() {
+        // |m| of independent draws: bootstrap σ ≈ sd/√n.
+        let phi4 = Phi4::new(2, 0.02).unwrap();
+        let mut r = rng();
+        let ms: Vec<f64> = (0..400).map(|_| r.random_range(-1.0..1.0)).collect();
+        let x = constant_fields(&ms);
+        let o = sample_observables(&phi4, x.view(), 0.25, None, 250, &mut rng()).unwrap();
+        let a: Vec<f64> = ms.iter().map(|m| m.abs()).collect();
+        let mean = a.iter().sum::<f64>() / 400.0;
+        let sd = (a.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 399.0).sqrt();
+        let sem = sd / 20.0;
+        assert!((o.abs_m.value - mean).abs() < 1e-12);
+        // 250 resamples: the bootstrap σ itself scatters by ~1/√(2·250) ≈ 4.5 %.
+        assert!(
+            (o.abs_m.error / sem - 1.0).abs() < 0.2,
+            "{} vs {sem}",
+            o.abs_m.error
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let phi4 = Phi4::new(2, 0.02).unwrap();
+        let x = constant_fields(&[1.0, 2.0]);
+        let err = |lw: Option<&[f64]>, n_boot: usize, x: &Array2<f64>| {
+            sample_observables(&phi4, x.view(), 0.25, lw, n_boot, &mut rng())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(None, 1, &x),
+            "invalid parameter n_boot = 1: allowed >= 2"
+        );
+        assert_eq!(
+            err(Some(&[0.0]), 10, &x),
+            "invalid parameter log_weights (length) = 1: allowed 2 (one per configuration)"
+        );
+        assert_eq!(
+            err(None, 10, &Array2::zeros((2, 5))),
+            "wrong dimension: expected 4 columns per row, got 5"
+        );
+        assert_eq!(
+            err(None, 10, &constant_fields(&[1.0])),
+            "invalid parameter configs (rows) = 1: allowed >= 2"
+        );
     }
 }

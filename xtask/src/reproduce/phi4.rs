@@ -1,0 +1,359 @@
+//! φ⁴ lattice field theory, 8×8 (`experiments.md` §4, Loop B): the flow of `flows.md` §7 trained
+//! on exact-HMC data at κ0 ∈ {0.25, 0.29} (λ = 0.02) by NLL, reverse KL, or both; evaluated on a
+//! κ grid over [0.22, 0.33] — ⟨|m|⟩, ⟨S⟩/V, χ (both definitions), U_L with bootstrap errors and
+//! the relative ESS — against the project's own HMC reference curve.
+//!
+//! `trade-grid` (Loop B grid TRADE, variant V1) is **pending**: it plugs in at [`losses_for`]
+//! once trade-core provides it (issue 6); selecting it fails with a message saying so.
+
+mod data;
+mod eval;
+mod losses;
+
+use super::common::{Progress, Run, save_model, select_methods};
+use super::{Profile, ReproduceArgs};
+use anyhow::{Result, bail};
+use data::HmcSizes;
+use eval::KappaEval;
+use losses::{LogUniformReverseKl, Symmetrised};
+use ndarray::{Array2, Axis, concatenate};
+use std::sync::Arc;
+use std::time::Instant;
+use trade_ad::{AdamConfig, ParamStore, Schedule};
+use trade_core::loss::Nll;
+use trade_core::{Loss, LossWeight, TrainConfig, Trainer, WeightedObjective};
+use trade_flows::{Flow, FlowConfig, FlowModel, Phi4Arch};
+use trade_targets::{Phi4, Target};
+
+/// Methods available now, in table order.
+const METHODS: &[&str] = &["nll", "reverse-kl", "reverse-kl-nll"];
+/// Methods of the spec still waiting for their loss.
+const PENDING: &[&str] = &["trade-grid"];
+/// Boundary conditions with training data.
+const KAPPA0: [f64; 2] = [0.25, 0.29];
+/// TRADE / reverse-KL training range of κ (`targets.md` §5.2).
+const TRAIN_RANGE: (f64, f64) = (0.22, 0.32);
+/// Observable range (beyond 0.32 is extrapolation).
+const EVAL_RANGE: (f64, f64) = (0.22, 0.33);
+
+/// Sizes of one profile.
+struct Setup {
+    hmc: HmcSizes,
+    arch: Phi4Arch,
+    batch: usize,
+    kl_batch: usize,
+    epochs: usize,
+    n_kappa: usize,
+    n_eval: usize,
+    n_boot: usize,
+    runs: usize,
+    /// Quick profile: one OneCycle with this max lr for every method (paper: the spec's table).
+    quick_lr: Option<f64>,
+}
+
+impl Setup {
+    fn of(profile: Profile) -> Self {
+        match profile {
+            Profile::Paper => Self {
+                hmc: HmcSizes {
+                    n_train: 100_000,
+                    train_chains: 256,
+                    thin: 10,
+                    reference: (256, 300, 3000),
+                },
+                arch: Phi4Arch::paper(),
+                batch: 1024,
+                kl_batch: 1024,
+                epochs: 400,
+                n_kappa: 200,
+                n_eval: 10_000,
+                n_boot: 250,
+                runs: 3,
+                quick_lr: None,
+            },
+            Profile::Quick => Self {
+                hmc: HmcSizes {
+                    n_train: 4096,
+                    train_chains: 64,
+                    thin: 4,
+                    reference: (64, 200, 1000),
+                },
+                arch: Phi4Arch {
+                    conv_blocks: 2,
+                    fc_blocks: 2,
+                    cnn_channels: vec![16, 16, 16],
+                    fc_hidden: vec![64, 64],
+                    ..Phi4Arch::paper()
+                },
+                batch: 128,
+                kl_batch: 64,
+                epochs: 4,
+                n_kappa: 12,
+                n_eval: 2000,
+                n_boot: 250,
+                runs: 1,
+                quick_lr: Some(1e-3),
+            },
+        }
+    }
+
+    fn kappas(&self) -> Vec<f64> {
+        let (lo, hi) = EVAL_RANGE;
+        let k = self.n_kappa;
+        (0..k)
+            .map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64)
+            .collect()
+    }
+}
+
+/// (schedule, Adam, clip) of a method (`experiments.md` §4 table; quick: one OneCycle).
+fn optimiser(method: &str, setup: &Setup, spe: usize) -> (Schedule, AdamConfig, f64) {
+    let steps = setup.epochs * spe;
+    let adam = |wd: f64| AdamConfig {
+        weight_decay: wd,
+        ..AdamConfig::default()
+    };
+    if let Some(lr) = setup.quick_lr {
+        return (
+            Schedule::OneCycle(trade_ad::OneCycle::new(lr, steps)),
+            adam(0.0),
+            10.0,
+        );
+    }
+    match method {
+        "reverse-kl" => (
+            Schedule::OneCycle(trade_ad::OneCycle::new(5e-4, steps)),
+            adam(2e-4),
+            41.0,
+        ),
+        "reverse-kl-nll" => (
+            Schedule::multi_cycle(1.33e-3, &[73 * spe, steps - 73 * spe], &[0.5]),
+            adam(1.35e-4),
+            16.0,
+        ),
+        _ => (
+            Schedule::multi_cycle(7.66e-5, &[20 * spe, steps - 20 * spe], &[3.0]),
+            adam(0.0),
+            1000.0,
+        ),
+    }
+}
+
+/// The training data: both κ0 sets stacked, with their κ per row.
+struct Data {
+    x: Arc<Array2<f64>>,
+    c: Arc<Array2<f64>>,
+}
+
+fn data(setup: &Setup, seed: u64) -> Result<Data> {
+    let sets = KAPPA0
+        .iter()
+        .enumerate()
+        .map(|(k, &kappa)| data::training_configs(&setup.hmc, kappa, seed + 42 + k as u64))
+        .collect::<Result<Vec<_>>>()?;
+    let x = concatenate(Axis(0), &[sets[0].view(), sets[1].view()])?;
+    let c = Array2::from_shape_fn((x.nrows(), 1), |(i, _)| {
+        KAPPA0[usize::from(i >= sets[0].nrows())]
+    });
+    Ok(Data {
+        x: Arc::new(x),
+        c: Arc::new(c),
+    })
+}
+
+/// The losses of `method` with their weights. **Hook for `trade-grid`:** add the Loop B grid
+/// loss here (boundary NLL as below plus `TradeGrid` V1 on 148 log points + κ0, causality
+/// weights with the in-between factor, α_EX 0.1, 1500 SNIS samples, Huber δ 6.87; spec
+/// `experiments.md` §4) when trade-core has it.
+fn losses_for(
+    method: &str,
+    setup: &Setup,
+    data: &Data,
+    seed: u64,
+) -> Result<Vec<(Box<dyn Loss>, LossWeight)>> {
+    let target: Arc<dyn Target> = Arc::new(Phi4::default());
+    let nll = || -> Result<Box<dyn Loss>> {
+        let inner = Nll::new(data.x.clone(), data.c.clone(), setup.batch, 0.0, seed)?;
+        Ok(Box::new(Symmetrised { inner, lattice: 8 }))
+    };
+    let kl = || -> Box<dyn Loss> {
+        Box::new(LogUniformReverseKl {
+            target: target.clone(),
+            range: TRAIN_RANGE,
+            batch: setup.kl_batch,
+        })
+    };
+    let one = LossWeight::constant(1.0, 1e9, 1e3);
+    Ok(match method {
+        "nll" => vec![(nll()?, one)],
+        "reverse-kl" => vec![(kl(), one)],
+        // Spec: KL on from epoch 73 of 400 with Loop B adaptive weighting; here the KL weight
+        // ramps from 0 at 18 % of training to 1 at the end (project simplification).
+        "reverse-kl-nll" => vec![
+            (nll()?, one),
+            (
+                kl(),
+                LossWeight {
+                    pct_start: 73.0 / 400.0,
+                    start_value: 0.0,
+                    ..one
+                },
+            ),
+        ],
+        m if PENDING.contains(&m) => bail!(
+            "method {m:?} is pending: the Loop B grid TRADE loss is being built in trade-core \
+             (issue 6); available now: {}",
+            METHODS.join(", ")
+        ),
+        other => bail!("method {other:?} is not a phi4 method"),
+    })
+}
+
+/// Adam + the method's schedule and clip, 64-row chunks, checkpoints, `--resume`, progress bar.
+fn train(
+    args: &ReproduceArgs,
+    run: &Run<'_>,
+    (schedule, adam, clip): (Schedule, AdamConfig, f64),
+    flow: &Flow,
+    params: &mut ParamStore,
+    losses: Vec<(Box<dyn Loss + '_>, LossWeight)>,
+) -> Result<f64> {
+    let config = TrainConfig {
+        steps: run.steps,
+        adam,
+        schedule,
+        grad_clip: clip,
+        seed: run.seed,
+        chunk_rows: 64,
+        max_consecutive_nonfinite: 20,
+        checkpoint_every: 200,
+    };
+    let ckpt = run.dir(args).join("train-state.json");
+    if !args.resume && ckpt.exists() {
+        std::fs::remove_file(&ckpt)?;
+    }
+    let started = Instant::now();
+    let mut objective = WeightedObjective::new(flow, losses)?;
+    let mut trainer = Trainer::new(config, Some(ckpt))?;
+    if args.resume {
+        trainer.resume(params, &mut objective)?;
+    }
+    let label = format!("phi4 {} #{}", run.method, run.run);
+    let mut bar = Progress::new(&label, run.steps);
+    trainer.run(params, &mut objective, &mut bar, None)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// One trained run: its evaluation on the κ grid and its training time.
+pub struct RunResult {
+    /// Per-κ evaluation.
+    pub evals: Vec<KappaEval>,
+    /// Training wall time (s).
+    pub seconds: f64,
+}
+
+fn train_one(
+    method: &str,
+    setup: &Setup,
+    data: &Data,
+    args: &ReproduceArgs,
+    run: usize,
+) -> Result<RunResult> {
+    let seed = args.seed + run as u64;
+    let mut config = FlowConfig::phi4(&setup.arch);
+    config.seed = seed;
+    let mut model = FlowModel::new(config)?;
+    if method != "reverse-kl" {
+        // ActNorm data init on the first NLL-sized batch of κ0 data (flows.md §3).
+        let n = setup.batch.min(data.x.nrows());
+        let step = data.x.nrows() / n;
+        let rows: Vec<usize> = (0..n).map(|i| i * step).collect();
+        let (x, c) = (data.x.select(Axis(0), &rows), data.c.select(Axis(0), &rows));
+        model
+            .flow
+            .data_init(&mut model.params, &x, Some(&c), None)?;
+    }
+    let spe = data.x.nrows() / setup.batch;
+    let spec = Run {
+        experiment: "phi4",
+        method,
+        run,
+        seed,
+        steps: setup.epochs * spe,
+        lr: setup.quick_lr.unwrap_or(f64::NAN),
+    };
+    let losses = losses_for(method, setup, data, seed)?;
+    let opt = optimiser(method, setup, spe);
+    let seconds = train(args, &spec, opt, &model.flow, &mut model.params, losses)?;
+    save_model(args, &spec, &model)?;
+    let evals = eval::on_grid(&model, &setup.kappas(), setup.n_eval, setup.n_boot, seed)?;
+    Ok(RunResult { evals, seconds })
+}
+
+/// Runs the experiment; returns the summary line.
+pub fn run(args: &ReproduceArgs) -> Result<String> {
+    let mut all: Vec<&str> = METHODS.to_vec();
+    all.extend(PENDING);
+    let methods = select_methods(args, "phi4", &all, METHODS)?;
+    let setup = Setup::of(args.profile);
+    let started = Instant::now();
+    let data = data(&setup, args.seed)?;
+    let reference = data::reference_curve(&setup.hmc, &setup.kappas(), args.seed)?;
+    let data_seconds = started.elapsed().as_secs_f64();
+    let mut results: Vec<(String, Vec<RunResult>)> = Vec::new();
+    for m in &methods {
+        let runs = (0..setup.runs)
+            .map(|r| train_one(m, &setup, &data, args, r))
+            .collect::<Result<Vec<_>>>()?;
+        results.push((m.clone(), runs));
+    }
+    let dir = args.out.join("phi4");
+    let summary = eval::write(
+        &dir,
+        &eval::ReportInput {
+            profile: args.profile,
+            setup_line: setup_line(&setup, data.x.nrows()),
+            reference: &reference,
+            results: &results,
+            pending: PENDING,
+            data_seconds,
+            wall_seconds: started.elapsed().as_secs_f64(),
+        },
+    )?;
+    Ok(format!("phi4: {summary}"))
+}
+
+fn setup_line(s: &Setup, n_train: usize) -> String {
+    let a = &s.arch;
+    format!(
+        "Flow (flows.md §7): global scaling → space-to-depth → {} conv RQ blocks (CNN {:?}, K = {}) → \
+         {} FC RQ blocks (MLP {:?}); e(κ) MLP {:?}. Training: {} HMC configurations ({} per κ0 ∈ \
+         {{0.25, 0.29}}, thinned every {} trajectories), NLL batch {} with one random lattice \
+         symmetry per batch, KL batch {} (κ log-uniform on [0.22, 0.32]), {} epochs, {} run(s) per \
+         method{}. Evaluation: {} κ values on [0.22, 0.33], {} model samples per κ, {} bootstrap \
+         resamples; MCMC reference: HMC with {} chains × {} trajectories per κ ({} thermalisation), \
+         jackknife errors.",
+        a.conv_blocks,
+        a.cnn_channels,
+        a.bins,
+        a.fc_blocks,
+        a.fc_hidden,
+        a.embedding_hidden,
+        n_train,
+        n_train / 2,
+        s.hmc.thin,
+        s.batch,
+        s.kl_batch,
+        s.epochs,
+        s.runs,
+        s.quick_lr.map_or(String::new(), |lr| format!(
+            " (quick: one OneCycle, max lr {lr}, clip 10, no weight decay)"
+        )),
+        s.n_kappa,
+        s.n_eval,
+        s.n_boot,
+        s.hmc.reference.0,
+        s.hmc.reference.2,
+        s.hmc.reference.1,
+    )
+}
