@@ -1,10 +1,8 @@
 //! φ⁴ lattice field theory, 8×8 (`experiments.md` §4, Loop B): the flow of `flows.md` §7 trained
-//! on exact-HMC data at κ0 ∈ {0.25, 0.29} (λ = 0.02) by NLL, reverse KL, or both; evaluated on a
-//! κ grid over [0.22, 0.33] — ⟨|m|⟩, ⟨S⟩/V, χ (both definitions), U_L with bootstrap errors and
-//! the relative ESS — against the project's own HMC reference curve.
-//!
-//! `trade-grid` (Loop B grid TRADE, variant V1) is **pending**: it plugs in at [`losses_for`]
-//! once trade-core provides it (issue 6); selecting it fails with a message saying so.
+//! on exact-HMC data at κ0 ∈ {0.25, 0.29} (λ = 0.02) by NLL + Loop B grid TRADE (variant V1),
+//! NLL, reverse KL, or NLL + reverse KL; evaluated on a κ grid over [0.22, 0.33] — ⟨|m|⟩, ⟨S⟩/V,
+//! χ (both definitions), U_L with bootstrap errors and the relative ESS — against the project's
+//! own HMC reference curve.
 
 mod data;
 mod eval;
@@ -20,15 +18,18 @@ use ndarray::{Array2, Axis, concatenate};
 use std::sync::Arc;
 use std::time::Instant;
 use trade_ad::{AdamConfig, ParamStore, Schedule};
-use trade_core::loss::Nll;
-use trade_core::{Loss, LossWeight, TrainConfig, Trainer, WeightedObjective};
+use trade_core::loss::{GridLoopB, Nll, NoiseMode, TradeGrid, TradeGridConfig};
+use trade_core::{
+    CausalityRule, LoopBWeighting, Loss, LossWeight, Residual, TrainConfig, Trainer,
+    WeightedLosses, WeightedObjective,
+};
 use trade_flows::{Flow, FlowConfig, FlowModel, Phi4Arch};
 use trade_targets::{Phi4, Target};
 
-/// Methods available now, in table order.
-const METHODS: &[&str] = &["nll", "reverse-kl", "reverse-kl-nll"];
-/// Methods of the spec still waiting for their loss.
-const PENDING: &[&str] = &["trade-grid"];
+/// Methods, in table order.
+const METHODS: &[&str] = &["trade-grid", "nll", "reverse-kl", "reverse-kl-nll"];
+/// Methods of the spec still waiting for their loss (none).
+const PENDING: &[&str] = &[];
 /// Boundary conditions with training data.
 const KAPPA0: [f64; 2] = [0.25, 0.29];
 /// TRADE / reverse-KL training range of κ (`targets.md` §5.2).
@@ -49,6 +50,13 @@ struct Setup {
     runs: usize,
     /// Quick profile: one OneCycle with this max lr for every method (paper: the spec's table).
     quick_lr: Option<f64>,
+    /// TRADE grid: log-spaced points on the training range (plus the two κ0), SNIS samples per
+    /// point, steps between expectation refreshes, evaluation points per step, first TRADE epoch.
+    grid_points: usize,
+    n_snis: usize,
+    refresh_every: usize,
+    grid_batch: usize,
+    trade_start_epoch: usize,
 }
 
 impl Setup {
@@ -70,6 +78,11 @@ impl Setup {
                 n_boot: 250,
                 runs: 3,
                 quick_lr: None,
+                grid_points: 148,
+                n_snis: 1500,
+                refresh_every: 2000,
+                grid_batch: 2048,
+                trade_start_epoch: 20,
             },
             Profile::Quick => Self {
                 hmc: HmcSizes {
@@ -93,6 +106,11 @@ impl Setup {
                 n_boot: 250,
                 runs: 1,
                 quick_lr: Some(1e-3),
+                grid_points: 30,
+                n_snis: 256,
+                refresh_every: 50,
+                grid_batch: 128,
+                trade_start_epoch: 1,
             },
         }
     }
@@ -161,16 +179,18 @@ fn data(setup: &Setup, seed: u64) -> Result<Data> {
     })
 }
 
-/// The losses of `method` with their weights. **Hook for `trade-grid`:** add the Loop B grid
-/// loss here (boundary NLL as below plus `TradeGrid` V1 on 148 log points + κ0, causality
-/// weights with the in-between factor, α_EX 0.1, 1500 SNIS samples, Huber δ 6.87; spec
-/// `experiments.md` §4) when trade-core has it.
+/// The losses of `method` with their weights, and the Loop B weighting of `trade-grid`
+/// (`experiments.md` §4: boundary NLL + Loop B V1 grid TRADE on log points over [0.22, 0.32]
+/// plus both κ0, causality weights with the in-between factor 0.376, ε 1.57e-6 decaying to
+/// 0.228ε, α_EX 0.1, α_L 2.5e-5 (as α^n), Huber δ 6.87, evaluation noise σ 0.38, adaptive
+/// weighting α 0.1 with fixed_relative_weighting 0.355 from the TRADE start epoch).
 fn losses_for(
     method: &str,
     setup: &Setup,
     data: &Data,
     seed: u64,
-) -> Result<Vec<(Box<dyn Loss>, LossWeight)>> {
+) -> Result<(WeightedLosses, Option<LoopBWeighting>)> {
+    let spe = data.x.nrows() / setup.batch;
     let target: Arc<dyn Target> = Arc::new(Phi4::default());
     let nll = || -> Result<Box<dyn Loss>> {
         let inner = Nll::new(data.x.clone(), data.c.clone(), setup.batch, 0.0, seed)?;
@@ -184,7 +204,18 @@ fn losses_for(
         })
     };
     let one = LossWeight::constant(1.0, 1e9, 1e3);
-    Ok(match method {
+    let weighting = (method == "trade-grid").then(|| LoopBWeighting {
+        boundary: 0,
+        term: 1,
+        start_step: setup.trade_start_epoch * spe,
+        full_step: setup.epochs * spe,
+        end_value: 1.0,
+        adaptive: true,
+        alpha: 0.1,
+        fixed_relative: 0.355,
+        every: 25,
+    });
+    let losses = match method {
         "nll" => vec![(nll()?, one)],
         "reverse-kl" => vec![(kl(), one)],
         // Spec: KL on from epoch 73 of 400 with Loop B adaptive weighting; here the KL weight
@@ -200,13 +231,41 @@ fn losses_for(
                 },
             ),
         ],
-        m if PENDING.contains(&m) => bail!(
-            "method {m:?} is pending: the Loop B grid TRADE loss is being built in trade-core \
-             (issue 6); available now: {}",
-            METHODS.join(", ")
-        ),
+        "trade-grid" => {
+            let config = TradeGridConfig {
+                c_min: TRAIN_RANGE.0,
+                c_max: TRAIN_RANGE.1,
+                n_points: setup.grid_points,
+                c0: KAPPA0[0],
+                n_snis: setup.n_snis,
+                refresh_every: setup.refresh_every,
+                alpha_ex: 0.1,
+                logits_every: 50,
+                epsilon: 1.57e-6,
+                alpha_l: 2.5e-5,
+                batch: setup.grid_batch,
+                causality: true,
+            };
+            let loop_b = GridLoopB {
+                rule: CausalityRule::LoopBV1,
+                bases: KAPPA0.to_vec(),
+                epsilon_decay: 0.228,
+                trade_start: setup.trade_start_epoch * spe,
+                inbetween_factor: 0.376,
+            };
+            let grid = TradeGrid::loop_b(
+                config,
+                loop_b,
+                target.clone(),
+                None,
+                Residual::Huber { delta: 6.87 },
+                NoiseMode::Gaussian(0.38),
+            )?;
+            vec![(nll()?, one), (Box::new(grid), one)]
+        }
         other => bail!("method {other:?} is not a phi4 method"),
-    })
+    };
+    Ok((losses, weighting))
 }
 
 /// Adam + the method's schedule and clip, 64-row chunks, checkpoints, `--resume`, progress bar.
@@ -216,7 +275,7 @@ fn train(
     (schedule, adam, clip): (Schedule, AdamConfig, f64),
     flow: &Flow,
     params: &mut ParamStore,
-    losses: Vec<(Box<dyn Loss + '_>, LossWeight)>,
+    (losses, weighting): (WeightedLosses, Option<LoopBWeighting>),
 ) -> Result<f64> {
     let config = TrainConfig {
         steps: run.steps,
@@ -234,6 +293,9 @@ fn train(
     }
     let started = Instant::now();
     let mut objective = WeightedObjective::new(flow, losses)?;
+    if let Some(w) = weighting {
+        objective = objective.with_loop_b(w)?;
+    }
     let mut trainer = Trainer::new(config, Some(ckpt))?;
     if args.resume {
         trainer.resume(params, &mut objective)?;
