@@ -188,6 +188,7 @@ pub fn train(
     let optim = Optim {
         schedule: trade_ad::Schedule::OneCycle(trade_ad::OneCycle::new(run.lr, run.steps)),
         grad_clip: 3.0,
+        ..Optim::default()
     };
     let label = format!("{} {} #{}", run.experiment, run.method, run.run);
     train_in(
@@ -200,12 +201,28 @@ pub fn train(
     )
 }
 
-/// The learning-rate schedule and clipping norm of a training run.
+/// The optimiser settings of a training run.
 pub struct Optim {
     /// Learning-rate schedule over the run.
     pub schedule: trade_ad::Schedule,
     /// Global gradient-norm clip.
     pub grad_clip: f64,
+    /// Adam hyper-parameters (weight decay included).
+    pub adam: trade_ad::AdamConfig,
+    /// Loop B weighting of the objective (`method.md` §11.2), if any.
+    pub loop_b: Option<trade_core::LoopBWeighting>,
+}
+
+impl Default for Optim {
+    /// Constant lr 1e-3 placeholder schedule, clip 3, default Adam, Loop A weighting.
+    fn default() -> Self {
+        Self {
+            schedule: trade_ad::Schedule::Constant { lr: 1e-3 },
+            grad_clip: 3.0,
+            adam: trade_ad::AdamConfig::default(),
+            loop_b: None,
+        }
+    }
 }
 
 /// [`train`] with an explicit progress label, checkpoint directory `dir`, (seed, steps) and
@@ -218,11 +235,10 @@ pub fn train_in(
     params: &mut trade_ad::ParamStore,
     losses: Vec<(Box<dyn trade_core::Loss + '_>, trade_core::LossWeight)>,
 ) -> Result<f64> {
-    use trade_ad::AdamConfig;
     use trade_core::{TrainConfig, Trainer, WeightedObjective};
     let train = TrainConfig {
         steps,
-        adam: AdamConfig::default(),
+        adam: optim.adam,
         schedule: optim.schedule,
         grad_clip: optim.grad_clip,
         seed,
@@ -236,6 +252,9 @@ pub fn train_in(
     }
     let started = std::time::Instant::now();
     let mut objective = WeightedObjective::new(flow, losses)?;
+    if let Some(w) = optim.loop_b {
+        objective = objective.with_loop_b(w)?;
+    }
     let mut trainer = Trainer::new(train, Some(ckpt))?;
     if args.resume {
         trainer.resume(params, &mut objective)?;

@@ -186,6 +186,7 @@ impl Setup {
                 total_steps: steps,
             },
             grad_clip: self.grad_clip,
+            ..Optim::default()
         }
     }
 

@@ -8,7 +8,7 @@ mod data;
 mod eval;
 mod losses;
 
-use super::common::{Progress, Run, save_model, select_methods};
+use super::common::{Optim, Run, save_model, select_methods, train_in};
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
 use data::HmcSizes;
@@ -17,13 +17,10 @@ use losses::{LogUniformReverseKl, Symmetrised};
 use ndarray::{Array2, Axis, concatenate};
 use std::sync::Arc;
 use std::time::Instant;
-use trade_ad::{AdamConfig, ParamStore, Schedule};
+use trade_ad::{AdamConfig, Schedule};
 use trade_core::loss::{GridLoopB, Nll, NoiseMode, TradeGrid, TradeGridConfig};
-use trade_core::{
-    CausalityRule, LoopBWeighting, Loss, LossWeight, Residual, TrainConfig, Trainer,
-    WeightedLosses, WeightedObjective,
-};
-use trade_flows::{Flow, FlowConfig, FlowModel, Phi4Arch};
+use trade_core::{CausalityRule, LoopBWeighting, Loss, LossWeight, Residual, WeightedLosses};
+use trade_flows::{FlowConfig, FlowModel, Phi4Arch};
 use trade_targets::{Phi4, Target};
 
 /// Methods, in table order.
@@ -268,44 +265,6 @@ fn losses_for(
     Ok((losses, weighting))
 }
 
-/// Adam + the method's schedule and clip, 64-row chunks, checkpoints, `--resume`, progress bar.
-fn train(
-    args: &ReproduceArgs,
-    run: &Run<'_>,
-    (schedule, adam, clip): (Schedule, AdamConfig, f64),
-    flow: &Flow,
-    params: &mut ParamStore,
-    (losses, weighting): (WeightedLosses, Option<LoopBWeighting>),
-) -> Result<f64> {
-    let config = TrainConfig {
-        steps: run.steps,
-        adam,
-        schedule,
-        grad_clip: clip,
-        seed: run.seed,
-        chunk_rows: 64,
-        max_consecutive_nonfinite: 20,
-        checkpoint_every: 200,
-    };
-    let ckpt = run.dir(args).join("train-state.json");
-    if !args.resume && ckpt.exists() {
-        std::fs::remove_file(&ckpt)?;
-    }
-    let started = Instant::now();
-    let mut objective = WeightedObjective::new(flow, losses)?;
-    if let Some(w) = weighting {
-        objective = objective.with_loop_b(w)?;
-    }
-    let mut trainer = Trainer::new(config, Some(ckpt))?;
-    if args.resume {
-        trainer.resume(params, &mut objective)?;
-    }
-    let label = format!("phi4 {} #{}", run.method, run.run);
-    let mut bar = Progress::new(&label, run.steps);
-    trainer.run(params, &mut objective, &mut bar, None)?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
 /// One trained run: its evaluation on the κ grid and its training time.
 pub struct RunResult {
     /// Per-κ evaluation.
@@ -344,9 +303,23 @@ fn train_one(
         steps: setup.epochs * spe,
         lr: setup.quick_lr.unwrap_or(f64::NAN),
     };
-    let losses = losses_for(method, setup, data, seed)?;
-    let opt = optimiser(method, setup, spe);
-    let seconds = train(args, &spec, opt, &model.flow, &mut model.params, losses)?;
+    let (losses, loop_b) = losses_for(method, setup, data, seed)?;
+    let (schedule, adam, grad_clip) = optimiser(method, setup, spe);
+    let optim = Optim {
+        schedule,
+        grad_clip,
+        adam,
+        loop_b,
+    };
+    let label = format!("phi4 {method} #{run}");
+    let seconds = train_in(
+        args,
+        (&label, &spec.dir(args)),
+        (seed, spec.steps, optim),
+        &model.flow,
+        &mut model.params,
+        losses,
+    )?;
     save_model(args, &spec, &model)?;
     let evals = eval::on_grid(&model, &setup.kappas(), setup.n_eval, setup.n_boot, seed)?;
     Ok(RunResult { evals, seconds })
