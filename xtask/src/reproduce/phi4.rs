@@ -25,8 +25,6 @@ use trade_targets::{Phi4, Target};
 
 /// Methods, in table order.
 const METHODS: &[&str] = &["trade-grid", "nll", "reverse-kl", "reverse-kl-nll"];
-/// Methods of the spec still waiting for their loss (none).
-const PENDING: &[&str] = &[];
 /// Boundary conditions with training data.
 const KAPPA0: [f64; 2] = [0.25, 0.29];
 /// TRADE / reverse-KL training range of κ (`targets.md` §5.2).
@@ -327,9 +325,7 @@ fn train_one(
 
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
-    let mut all: Vec<&str> = METHODS.to_vec();
-    all.extend(PENDING);
-    let methods = select_methods(args, "phi4", &all, METHODS)?;
+    let methods = select_methods(args, "phi4", METHODS, METHODS)?;
     let setup = Setup::of(args.profile);
     let started = Instant::now();
     let data = data(&setup, args.seed)?;
@@ -350,7 +346,6 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
             setup_line: setup_line(&setup, data.x.nrows()),
             reference: &reference,
             results: &results,
-            pending: PENDING,
             data_seconds,
             wall_seconds: started.elapsed().as_secs_f64(),
         },

@@ -71,8 +71,6 @@ pub struct ReportInput<'a> {
     pub reference: &'a [RefPoint],
     /// Per method, its runs.
     pub results: &'a [(String, Vec<RunResult>)],
-    /// Methods still pending.
-    pub pending: &'a [&'a str],
     /// Data + reference generation time (s; ~0 when cached).
     pub data_seconds: f64,
     /// Whole experiment wall time (s).
@@ -168,11 +166,6 @@ pub fn write(dir: &Path, input: &ReportInput<'_>) -> Result<String> {
         ));
         summary.push(format!(
             "{m}: {all4}/{nk} κ within 2σ, ESS {lo:.0}–{hi:.0} %"
-        ));
-    }
-    for p in input.pending {
-        md.push_str(&format!(
-            "| {p} | pending (Loop B grid TRADE, trade-core issue 6) | | | | | | | | |\n"
         ));
     }
     md.push_str(&reference_table(input.reference));
