@@ -14,7 +14,9 @@ use ndarray_npy::read_npy;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::PathBuf;
-use trade_flows::Distribution;
+use std::sync::Arc;
+use trade_ad::ParamStore;
+use trade_flows::{Distribution, FlowModel};
 
 /// Subcommands of `cargo xtask model`.
 #[derive(Subcommand)]
@@ -65,6 +67,18 @@ fn condition(s: &str, scale: f64) -> Result<f64> {
     Ok(c / scale)
 }
 
+/// The density the command line sees: the flow itself, or for an internal-coordinate model
+/// (alanine dipeptide) the flow pushed to Cartesian x (N, 66) nm by `trade_core::IcFlow`.
+fn density(model: FlowModel, meta: &model_dir::ModelMeta) -> (Box<dyn Distribution>, ParamStore) {
+    let FlowModel { flow, params, .. } = model;
+    if meta.internal_coordinates {
+        let ic = Arc::new(trade_targets::alanine::IcTransform::new());
+        (Box::new(trade_core::IcFlow { inner: flow, ic }), params)
+    } else {
+        (Box::new(flow), params)
+    }
+}
+
 /// Runs a model subcommand.
 pub fn run(command: ModelCommand) -> Result<()> {
     match command {
@@ -84,15 +98,8 @@ pub fn run(command: ModelCommand) -> Result<()> {
             }
             let seed = parse_usize("--seed", &seed, "a non-negative integer")? as u64;
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let (x, lq) = trade_core::loss::sample(&model.flow, &model.params, n, c, &mut rng)?;
-            // Internal-coordinate models: x = x(z), log q(x) = log q(z) − log|∂x/∂z|.
-            let (x, lq) = if meta.internal_coordinates {
-                let ic = trade_targets::alanine::IcTransform::new();
-                let (xc, log_dx_dz) = ic.to_cartesian(x.view());
-                (xc, lq - log_dx_dz)
-            } else {
-                (x, lq)
-            };
+            let (density, params) = density(model, &meta);
+            let (x, lq) = trade_core::loss::sample(&*density, &params, n, c, &mut rng)?;
             write_atomic(&out, &x)?;
             if let Some(path) = log_prob {
                 write_atomic(&path, &lq)?;
@@ -113,11 +120,8 @@ pub fn run(command: ModelCommand) -> Result<()> {
                     input.display()
                 )
             })?;
-            let d = if meta.internal_coordinates {
-                66
-            } else {
-                model.flow.dim()
-            };
+            let (density, params) = density(model, &meta);
+            let d = density.dim();
             if x.ncols() != d {
                 bail!(
                     "--input {}: has {} columns, the model expects d = {d}",
@@ -136,15 +140,7 @@ pub fn run(command: ModelCommand) -> Result<()> {
                 );
             }
             let cc = Array2::from_elem((x.nrows(), 1), c);
-            let lq = if meta.internal_coordinates {
-                // log q(x) = log q(z(x)) + log|∂z/∂x|.
-                let ic = trade_targets::alanine::IcTransform::new();
-                let (z, log_dz_dx) = ic.to_internal(x.view());
-                trade_core::loss::log_prob(&model.flow, &model.params, z.view(), cc.view())?
-                    + log_dz_dx
-            } else {
-                trade_core::loss::log_prob(&model.flow, &model.params, x.view(), cc.view())?
-            };
+            let lq = trade_core::loss::log_prob(&*density, &params, x.view(), cc.view())?;
             write_atomic(&out, &lq)
         }
     }
