@@ -189,6 +189,14 @@ pub enum LossSpec {
         /// Samples per step.
         batch: usize,
     },
+    /// Data-free boundary: reverse KL with every sample at c0 (`method.md` §3).
+    ReverseKlBoundary {
+        /// Weight schedule.
+        #[serde(default = "default_weight")]
+        weight: LossWeight,
+        /// Samples per step.
+        batch: usize,
+    },
     /// Temperature-weighted NLL (`method.md` §12).
     Reweighting {
         /// Weight schedule.
@@ -250,6 +258,7 @@ impl LossSpec {
         match self {
             LossSpec::Nll { .. } => "nll",
             LossSpec::ReverseKl { .. } => "reverse-kl",
+            LossSpec::ReverseKlBoundary { .. } => "reverse-kl-boundary",
             LossSpec::Reweighting { .. } => "reweighting",
             LossSpec::Variance { .. } => "variance",
             LossSpec::TradeGrid { .. } => "trade-grid",
@@ -261,6 +270,7 @@ impl LossSpec {
         match self {
             LossSpec::Nll { weight, .. }
             | LossSpec::ReverseKl { weight, .. }
+            | LossSpec::ReverseKlBoundary { weight, .. }
             | LossSpec::Reweighting { weight, .. }
             | LossSpec::Variance { weight, .. }
             | LossSpec::TradeGrid { weight, .. }
@@ -469,6 +479,10 @@ impl CheckedRun {
                     ..
                 } => ReverseKl::new(self.target.clone(), *prior, *per_sample, *batch)
                     .map(|l| Box::new(l) as Box<dyn Loss>),
+                LossSpec::ReverseKlBoundary { batch, .. } => {
+                    ReverseKl::at_boundary(self.target.clone(), c0, *batch)
+                        .map(|l| Box::new(l) as Box<dyn Loss>)
+                }
                 LossSpec::Reweighting { prior, batch, .. } => {
                     Reweighting::new(self.data.clone(), *prior, *batch)
                         .map(|l| Box::new(l) as Box<dyn Loss>)

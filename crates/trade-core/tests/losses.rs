@@ -360,3 +360,49 @@ fn augmented_flow_marginal_and_nll_batch() {
     let var = b.x.column(4).var(0.0);
     assert!((var - c).abs() < 0.05, "augmentation variance {var}");
 }
+
+/// The data-free boundary: reverse KL with every sample at c0 (method.md §3) trains with
+/// continuous TRADE and no data at all; a c0 outside the target's range is an error.
+#[test]
+fn data_free_boundary_reverse_kl_with_trade_trains() {
+    let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
+    let prior = ConditionPrior::new(0.4, 1.1).unwrap();
+    let mut boundary = ReverseKl::at_boundary(target.clone(), 1.0, 64).unwrap();
+    let m = small_flow();
+    let ctx = loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step: 0,
+        total: 1,
+    };
+    let b = boundary
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(1))
+        .unwrap();
+    assert!(b.c.iter().all(|&c| c.to_bits() == 1.0f64.to_bits()) && b.n == 64);
+    let losses = || -> Vec<(Box<dyn Loss>, LossWeight)> {
+        vec![
+            (
+                Box::new(ReverseKl::at_boundary(target.clone(), 1.0, 64).unwrap()),
+                LossWeight::constant(1.0, 1e9, 1e3),
+            ),
+            (
+                Box::new(TradeContinuous {
+                    energy: EnergySource::GroundTruth(target.clone()),
+                    prior,
+                    c0: 1.0,
+                    batch: 64,
+                    reference: ReferencePoints::FlowSamples,
+                    proposal: Proposal::ModelDensity,
+                    residual: Residual::Mse,
+                    noise: NoiseMode::Raw,
+                }),
+                weight(0.0),
+            ),
+        ]
+    };
+    let (a, s) = run(losses, 6);
+    let (b, _) = run(losses, 6);
+    assert_eq!(a, b);
+    assert_eq!(s.skipped, 0);
+    assert!(ReverseKl::at_boundary(target, -1.0, 64).is_err());
+}

@@ -11,13 +11,22 @@ use trade_ad::{Tape, Var, rng_for};
 use trade_flows::Condition;
 use trade_targets::Target;
 
-/// Reverse KL with c from the parameter prior, per sample or one per batch. Its expectation is
+/// Reverse KL with c from the parameter prior, per sample or one per batch, or at the boundary
+/// c0 only (the data-free boundary term of `method.md` §3). Its expectation is
 /// KL(q‖p) − log Z(c).
 pub struct ReverseKl {
     target: Arc<dyn Target>,
-    prior: ConditionPrior,
-    per_sample: bool,
+    conditions: Conditions,
     batch: usize,
+}
+
+/// Where the conditions of a batch come from.
+enum Conditions {
+    Prior {
+        prior: ConditionPrior,
+        per_sample: bool,
+    },
+    Boundary(f64),
 }
 
 impl ReverseKl {
@@ -34,8 +43,29 @@ impl ReverseKl {
         }
         Ok(Self {
             target,
-            prior,
-            per_sample,
+            conditions: Conditions::Prior { prior, per_sample },
+            batch,
+        })
+    }
+
+    /// Every sample at the boundary condition `c0`: the data-free boundary loss that replaces
+    /// the NLL when no samples at c0 exist (`method.md` §3). `c0` must be inside the target's
+    /// allowed condition range.
+    pub fn at_boundary(target: Arc<dyn Target>, c0: f64, batch: usize) -> Result<Self, CoreError> {
+        let spec = target.condition();
+        if !(c0.is_finite() && spec.min <= c0 && c0 <= spec.max) {
+            return Err(crate::error::out_of_range(
+                "reverse_kl.c0",
+                c0,
+                "inside the target's condition range",
+            ));
+        }
+        if batch == 0 {
+            return Err(crate::error::out_of_range("reverse_kl.batch", batch, "≥ 1"));
+        }
+        Ok(Self {
+            target,
+            conditions: Conditions::Boundary(c0),
             batch,
         })
     }
@@ -51,12 +81,18 @@ impl Loss for ReverseKl {
         ctx: &StepCtx<'_>,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Result<LossBatch, CoreError> {
-        let c = if self.per_sample {
-            Array2::from_shape_simple_fn((self.batch, 1), || {
-                self.prior.sample(ctx.step, ctx.total, rng)
-            })
-        } else {
-            Array2::from_elem((self.batch, 1), self.prior.sample(ctx.step, ctx.total, rng))
+        let c = match &self.conditions {
+            Conditions::Prior {
+                prior,
+                per_sample: true,
+            } => Array2::from_shape_simple_fn((self.batch, 1), || {
+                prior.sample(ctx.step, ctx.total, rng)
+            }),
+            Conditions::Prior {
+                prior,
+                per_sample: false,
+            } => Array2::from_elem((self.batch, 1), prior.sample(ctx.step, ctx.total, rng)),
+            Conditions::Boundary(c0) => Array2::from_elem((self.batch, 1), *c0),
         };
         Ok(LossBatch {
             n: self.batch,
