@@ -565,10 +565,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
 fn plots(dir: &Path, runs: &[(String, RunResult)], data: &Data) -> Result<()> {
     use crate::plot::{Series, histogram_series, line_chart, scatter_chart};
     std::fs::create_dir_all(dir)?;
-    let save = |name: &str, svg: String| {
-        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
-            .map_err(anyhow::Error::from)
-    };
+    let save = |name: &str, svg: String| super::common::save_svg(dir, name, &svg);
     let cap = |v: &[(f64, f64)]| v.iter().take(3000).copied().collect::<Vec<_>>();
     for (k, (&t, md)) in TEMPERATURES.iter().zip(&data.eval).enumerate() {
         let md_pp = pairs(&phi_psi_rows(md.x.view()));

@@ -108,6 +108,13 @@ pub fn ess_at(model: &FlowModel, target: &dyn Target, n: usize, c: f64, seed: u6
     Ok(effective_sample_size(&log_w))
 }
 
+/// Writes one SVG plot `dir/name` atomically (creating `dir`).
+pub fn save_svg(dir: &Path, name: &str, svg: &str) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())?;
+    Ok(())
+}
+
 /// One machine-readable metric row of `metrics.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricRow {

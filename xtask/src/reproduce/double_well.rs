@@ -423,10 +423,7 @@ struct Curve {
 fn plots(dir: &std::path::Path, curves: &[Curve], data: &Data) -> Result<()> {
     use crate::plot::{Series, line_chart, scatter_chart};
     std::fs::create_dir_all(dir)?;
-    let save = |name: &str, svg: String| {
-        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
-            .map_err(anyhow::Error::from)
-    };
+    let save = |name: &str, svg: String| super::common::save_svg(dir, name, &svg);
     let series = |f: &dyn Fn(&Curve) -> &Vec<f64>| {
         curves
             .iter()

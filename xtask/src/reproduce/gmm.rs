@@ -763,9 +763,7 @@ fn report(
 /// temperatures vs exact samples.
 fn write_plots(dir: &std::path::Path, results: &[MethodResult], data: &Data) -> Result<()> {
     use crate::plot::{Panel, Series, histogram_series, line_chart, scatter_panels};
-    let save = |name: &str, svg: String| {
-        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
-    };
+    let save = |name: &str, svg: String| super::common::save_svg(dir, name, &svg);
     let kld_series: Vec<Series> = results
         .iter()
         .map(|r| Series {

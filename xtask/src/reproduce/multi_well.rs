@@ -462,9 +462,7 @@ fn write_plots(dir: &std::path::Path, runs: &[(String, RunResult)], n: usize) ->
         points: exact,
         dashed: true,
     });
-    let save = |name: &str, svg: String| {
-        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
-    };
+    let save = |name: &str, svg: String| super::common::save_svg(dir, name, &svg);
     save(
         "nll_vs_T.svg",
         line_chart(

@@ -507,10 +507,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
 fn plots(dir: &std::path::Path, runs: &[(String, RunResult)], setup: &Setup) -> Result<()> {
     use crate::plot::{Series, line_chart, scatter_chart};
     std::fs::create_dir_all(dir)?;
-    let save = |name: &str, svg: String| {
-        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
-            .map_err(anyhow::Error::from)
-    };
+    let save = |name: &str, svg: String| super::common::save_svg(dir, name, &svg);
     let per_beta = |f: &dyn Fn(&AtBeta) -> f64| -> Vec<Series> {
         runs.iter()
             .map(|(m, r)| Series {

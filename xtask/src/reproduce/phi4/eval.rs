@@ -277,9 +277,7 @@ fn metric_rows(rows: &mut Vec<MetricRow>, m: &str, runs: &[RunResult]) {
 
 fn plots(dir: &Path, input: &ReportInput<'_>) -> Result<()> {
     use crate::plot::{Series, line_chart};
-    let save = |name: &str, svg: String| {
-        trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())
-    };
+    let save = |name: &str, svg: String| crate::reproduce::common::save_svg(dir, name, &svg);
     let files = [
         "abs_m_vs_kappa.svg",
         "action_vs_kappa.svg",
