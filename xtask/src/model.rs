@@ -72,7 +72,11 @@ fn condition(s: &str, scale: f64) -> Result<f64> {
 fn density(model: FlowModel, meta: &model_dir::ModelMeta) -> (Box<dyn Distribution>, ParamStore) {
     let FlowModel { flow, params, .. } = model;
     if meta.internal_coordinates {
-        let ic = Arc::new(trade_targets::alanine::IcTransform::new());
+        let mut ic = trade_targets::alanine::IcTransform::new();
+        if meta.centred_torsions {
+            ic = ic.with_centred_torsions();
+        }
+        let ic = Arc::new(ic);
         (Box::new(trade_core::IcFlow { inner: flow, ic }), params)
     } else {
         (Box::new(flow), params)

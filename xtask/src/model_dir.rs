@@ -24,6 +24,10 @@ pub struct ModelMeta {
     /// and writes Cartesian x (N, 66) nm through the IC transform (default false).
     #[serde(default)]
     pub internal_coordinates: bool,
+    /// With `internal_coordinates`: the transform centres torsions on the reference structure
+    /// (`IcTransform::with_centred_torsions`; default false).
+    #[serde(default)]
+    pub centred_torsions: bool,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

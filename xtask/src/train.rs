@@ -71,6 +71,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         condition_scale: 1.0,
         seed: run.train_config().seed,
         internal_coordinates: false,
+        centred_torsions: false,
     };
     save(&args.out, run.model(), &meta)?;
     println!(

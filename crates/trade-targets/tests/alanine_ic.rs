@@ -77,8 +77,15 @@ fn transform_round_trips_to_1e_10() {
     let fx = fixture();
     let xs: Vec<Positions> = fx.configs.iter().map(|c| positions(&c.positions)).collect();
     let x = rows(&xs);
-    for scaling in [IcScaling::AroundReference, IcScaling::Unit] {
-        let t = IcTransform::around(&reference_structure(), scaling);
+    for (scaling, centred) in [
+        (IcScaling::AroundReference, false),
+        (IcScaling::Unit, false),
+        (IcScaling::AroundReference, true),
+    ] {
+        let mut t = IcTransform::around(&reference_structure(), scaling);
+        if centred {
+            t = t.with_centred_torsions();
+        }
         let (z, ld) = t.to_internal(x.view());
         let (y, ld_back) = t.to_cartesian(z.view());
         let (z2, ld2) = t.to_internal(y.view());
@@ -89,7 +96,7 @@ fn transform_round_trips_to_1e_10() {
             } else {
                 a - b
             };
-            assert!(d.abs() < 1e-10, "{scaling:?}: {a} vs {b}");
+            assert!(d.abs() < 1e-10, "{scaling:?} centred {centred}: {a} vs {b}");
         }
         for i in 0..xs.len() {
             // log-dets of the two directions are negatives (X–H bonds at their fixed lengths)
@@ -354,4 +361,32 @@ fn alanine_internal_target_energy_gradient_and_tau_derivative() {
     let dz = t.d_energy_dc(z.view(), tau.view())[0];
     assert!((dz - cart.d_energy_dc(xz.view(), tau.view())[0]).abs() < 1e-12);
     assert_eq!(t.dim(), 48);
+}
+
+/// Centred torsions: the reference structure sits at z = 0.5 on every torsion, values stay in
+/// [0, 1), and the log-determinant is the uncentred one (a rotation of each circle).
+#[test]
+fn centred_torsions_put_the_reference_at_one_half() {
+    let plain = IcTransform::new();
+    let centred = IcTransform::new().with_centred_torsions();
+    let x0 = reference_structure();
+    let x = rows(&[x0]);
+    let (z, ld) = centred.to_internal(x.view());
+    let (_, ld_plain) = plain.to_internal(x.view());
+    for m in 29..48 {
+        assert!(
+            (z[[0, m]] - 0.5).abs() < 1e-12,
+            "torsion {m}: {}",
+            z[[0, m]]
+        );
+    }
+    assert!((ld[0] - ld_plain[0]).abs() < 1e-12);
+    let fx = fixture();
+    let xs: Vec<Positions> = fx.configs.iter().map(|c| positions(&c.positions)).collect();
+    let (z, _) = centred.to_internal(rows(&xs).view());
+    assert!(
+        z.slice(ndarray::s![.., 29..])
+            .iter()
+            .all(|v| (0.0..1.0).contains(v))
+    );
 }

@@ -192,7 +192,9 @@ struct Data {
 }
 
 fn data(setup: &Setup) -> Result<Data> {
-    let ic = Arc::new(IcTransform::new());
+    // Torsions centred on the reference structure, so that ω ≈ ±π is not on the seam of [0, 1)
+    // for the affine flow on the real line (project choice; IcTransform::with_centred_torsions).
+    let ic = Arc::new(IcTransform::new().with_centred_torsions());
     let all = IcSet::of(
         &ic,
         md_frames(T0, setup.n_frames, setup.steps_per_frame, 600)?,
@@ -425,6 +427,7 @@ fn save(args: &ReproduceArgs, run: &Run<'_>, model: &FlowModel) -> Result<()> {
         condition_scale: T0,
         seed: run.seed,
         internal_coordinates: true,
+        centred_torsions: true,
     };
     crate::model_dir::save(&run.dir(args), model, &meta)
 }

@@ -280,6 +280,7 @@ pub fn save_model(args: &super::ReproduceArgs, run: &Run<'_>, model: &FlowModel)
         condition_scale: 1.0,
         seed: run.seed,
         internal_coordinates: false,
+        centred_torsions: false,
     };
     crate::model_dir::save(&run.dir(args), model, &meta)
 }

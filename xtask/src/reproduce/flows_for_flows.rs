@@ -299,6 +299,7 @@ fn save(dir: &Path, model: &FlowModel, method: &str, target: &str, seed: u64) ->
         condition_scale: 1.0,
         seed,
         internal_coordinates: false,
+        centred_torsions: false,
     };
     model_dir::save(dir, model, &meta)
 }

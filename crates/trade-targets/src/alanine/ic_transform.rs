@@ -38,6 +38,7 @@ pub struct IcTransform {
     scaling: IcScaling,
     reference: [f64; N_IC],
     constrained: [f64; 12],
+    centred_torsions: bool,
 }
 
 impl Default for IcTransform {
@@ -59,7 +60,23 @@ impl IcTransform {
             scaling,
             reference: internal_coordinates(reference),
             constrained: constrained_bond_lengths(ff),
+            centred_torsions: false,
         }
+    }
+
+    /// Torsions centred on the reference structure: `z_ζ = 0.5 + wrap(ζ − ζ_ref)/(2π)` with
+    /// `wrap` into [−π, π), instead of `(ζ + π)/(2π)`. Same Jacobian; a rotation of each torsion
+    /// circle that puts the reference conformation (and the ω ≈ ±π peptide torsions) at the middle
+    /// of [0, 1) rather than on its seam, for flows that treat z as unbounded (the affine
+    /// variant; project choice, not in the spec).
+    pub fn with_centred_torsions(mut self) -> Self {
+        self.centred_torsions = true;
+        self
+    }
+
+    /// True if torsions are centred on the reference structure.
+    pub fn centred_torsions(&self) -> bool {
+        self.centred_torsions
     }
 
     /// The scaling variant.
@@ -85,6 +102,10 @@ impl IcTransform {
     fn encode1(&self, k: usize, v: f64) -> f64 {
         let (b, a, t) = self.slopes();
         match (self.scaling, k) {
+            (_, k) if k >= N_BONDS + N_ANGLES && self.centred_torsions => {
+                let d = v - self.reference[k];
+                0.5 + (d - 2.0 * PI * ((d + PI) / (2.0 * PI)).floor()) / t
+            }
             (_, k) if k >= N_BONDS + N_ANGLES => (v + PI) / t,
             (IcScaling::AroundReference, k) if k >= N_BONDS => 0.5 + (v - self.reference[k]) / a,
             (IcScaling::AroundReference, k) => 0.5 + (v - self.reference[k]) / b,
@@ -96,6 +117,9 @@ impl IcTransform {
     fn decode1(&self, k: usize, z: f64) -> f64 {
         let (b, a, t) = self.slopes();
         match (self.scaling, k) {
+            (_, k) if k >= N_BONDS + N_ANGLES && self.centred_torsions => {
+                self.reference[k] + (z - 0.5) * t
+            }
             (_, k) if k >= N_BONDS + N_ANGLES => z * t - PI,
             (IcScaling::AroundReference, k) if k >= N_BONDS => self.reference[k] + (z - 0.5) * a,
             (IcScaling::AroundReference, k) => self.reference[k] + (z - 0.5) * b,
