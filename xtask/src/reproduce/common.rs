@@ -168,6 +168,17 @@ pub struct Run<'a> {
     pub steps: usize,
     /// Peak learning rate of the OneCycle schedule.
     pub lr: f64,
+    /// Rows per step of the main loss (sets the data-parallel chunk size).
+    pub batch: usize,
+}
+
+/// Rows per data-parallel chunk for a step of `batch` rows: half the batch, at least 64, so two
+/// cores get two chunks and large batches pay less per-chunk overhead (multi-well TRADE step,
+/// batch 512, 2 threads, quiet machine: 0.578 s with 64-row chunks, 0.463 s with 256;
+/// docs/performance.md). It depends on the batch only, never on the thread count, so results
+/// stay bit-identical on any number of threads.
+pub fn chunk_rows_for(batch: usize) -> usize {
+    (batch / 2).max(64)
 }
 
 impl Run<'_> {
@@ -182,7 +193,7 @@ impl Run<'_> {
     }
 }
 
-/// Trains `flow`'s parameters on `losses` (Adam + OneCycle, clip 3, 64-row chunks, atomic
+/// Trains `flow`'s parameters on `losses` (Adam + OneCycle, clip 3, [`chunk_rows_for`] the batch, atomic
 /// checkpoints every 200 steps, `--resume` aware) with a progress bar. Returns the training wall
 /// time in seconds.
 pub fn train(
@@ -195,6 +206,7 @@ pub fn train(
     let optim = Optim {
         schedule: trade_ad::Schedule::OneCycle(trade_ad::OneCycle::new(run.lr, run.steps)),
         grad_clip: 3.0,
+        chunk_rows: chunk_rows_for(run.batch),
         ..Optim::default()
     };
     let label = format!("{} {} #{}", run.experiment, run.method, run.run);
@@ -218,6 +230,8 @@ pub struct Optim {
     pub adam: trade_ad::AdamConfig,
     /// Loop B weighting of the objective (`method.md` §11.2), if any.
     pub loop_b: Option<trade_core::LoopBWeighting>,
+    /// Rows per data-parallel chunk ([`chunk_rows_for`] the batch).
+    pub chunk_rows: usize,
 }
 
 impl Default for Optim {
@@ -228,6 +242,7 @@ impl Default for Optim {
             grad_clip: 3.0,
             adam: trade_ad::AdamConfig::default(),
             loop_b: None,
+            chunk_rows: 64,
         }
     }
 }
@@ -249,7 +264,7 @@ pub fn train_in(
         schedule: optim.schedule,
         grad_clip: optim.grad_clip,
         seed,
-        chunk_rows: 64,
+        chunk_rows: optim.chunk_rows,
         max_consecutive_nonfinite: 20,
         checkpoint_every: 200,
     };

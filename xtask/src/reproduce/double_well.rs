@@ -248,6 +248,7 @@ fn train_one(
         seed,
         steps,
         lr: setup.lr,
+        batch: setup.batch,
     };
     let losses = losses(method, setup, data, seed)?;
     let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;

@@ -186,6 +186,7 @@ impl Setup {
                 total_steps: steps,
             },
             grad_clip: self.grad_clip,
+            chunk_rows: super::common::chunk_rows_for(self.batch),
             ..Optim::default()
         }
     }
@@ -938,11 +939,6 @@ fn conditional_table(r: &ConditionalResult, rows: &mut Vec<Row>) -> String {
     t
 }
 
-fn write_svg(dir: &Path, name: &str, svg: &str) -> Result<()> {
-    trade_core::checkpoint::write_atomic(&dir.join(name), svg.as_bytes())?;
-    Ok(())
-}
-
 /// Scatter plots (input, target, transported per method) for a few pairs, and the histograms of
 /// the distance travelled per task.
 fn plots(
@@ -991,7 +987,7 @@ fn plots(
             left.dataset.name(),
             right.dataset.name()
         );
-        write_svg(dir, &name, &scatter_panels(&title, &panels, (-4.5, 4.5), 4))?;
+        super::common::save_svg(dir, &name, &scatter_panels(&title, &panels, (-4.5, 4.5), 4))?;
         names.push(name);
     }
     for (task, pairs) in [("identity", &u.identity), ("transfer", &u.transfer)] {
@@ -1014,7 +1010,7 @@ fn plots(
             "density",
             &series,
         );
-        write_svg(dir, &name, &svg)?;
+        super::common::save_svg(dir, &name, &svg)?;
         names.push(name);
     }
     Ok(names)
@@ -1127,7 +1123,7 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
             (-2.5, 2.5),
             4,
         );
-        write_svg(&dir, "conditional_morph.svg", &svg)?;
+        super::common::save_svg(&dir, "conditional_morph.svg", &svg)?;
         plot_names.push("conditional_morph.svg".into());
         if let Some((_, d, _)) = r.rows.first() {
             summary.push(format!("conditional {:.2}", mean_std(d).0));

@@ -481,6 +481,7 @@ fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) 
         } else {
             setup.lr
         },
+        batch: setup.batch,
     };
     let (losses, weighting) = losses(method, setup, data, seed)?;
     let train = TrainConfig {
@@ -489,7 +490,7 @@ fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) 
         schedule: Schedule::OneCycle(OneCycle::new(spec.lr, steps)),
         grad_clip: 2.0,
         seed,
-        chunk_rows: 64,
+        chunk_rows: super::common::chunk_rows_for(setup.batch),
         max_consecutive_nonfinite: 20,
         checkpoint_every: 200,
     };

@@ -290,6 +290,7 @@ fn train_one(
         seed,
         steps: setup.epochs * (data.train.nrows() / setup.batch),
         lr,
+        batch: setup.batch,
     };
     let losses = losses(method, setup, data, seed)?;
     let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;

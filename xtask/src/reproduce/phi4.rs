@@ -300,6 +300,7 @@ fn train_one(
         seed,
         steps: setup.epochs * spe,
         lr: setup.quick_lr.unwrap_or(f64::NAN),
+        batch: setup.batch,
     };
     let (losses, loop_b) = losses_for(method, setup, data, seed)?;
     let (schedule, adam, grad_clip) = optimiser(method, setup, spe);
@@ -308,6 +309,7 @@ fn train_one(
         grad_clip,
         adam,
         loop_b,
+        chunk_rows: super::common::chunk_rows_for(setup.batch),
     };
     let label = format!("phi4 {method} #{run}");
     let seconds = train_in(

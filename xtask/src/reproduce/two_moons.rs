@@ -323,6 +323,7 @@ fn train_one(
         seed,
         steps: setup.epochs * (data.theta.nrows() / setup.batch),
         lr: setup.lr,
+        batch: setup.batch,
     };
     let losses = losses(method, setup, data, seed)?;
     let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;
