@@ -14,6 +14,17 @@ pub struct Series {
     pub dashed: bool,
 }
 
+impl Series {
+    /// A solid series.
+    pub fn solid(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            label: label.into(),
+            points,
+            dashed: false,
+        }
+    }
+}
+
 const COLORS: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",

@@ -313,17 +313,22 @@ fn evaluate(
     let nll = -(&lz + &md.log_dz_dx).mean().expect("non-empty");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let (z, lq) = loss::sample(&model.flow, &model.params, n, tau, &mut rng)?;
-    let u = target.energy(z.view(), Array1::from_elem(1, tau).view());
-    let log_w: Vec<f64> = u
+    // One IC transform and one force-field pass serve the weights and the energy histograms:
+    // U_z = U(x(z)) − log|∂x/∂z| (AlanineInternal), in kT.
+    let (x, log_dx_dz) = data.ic.to_cartesian(z.view());
+    let kt_energy = target
+        .cartesian()
+        .energy(x.view(), Array1::from_elem(1, tau).view());
+    let log_w: Vec<f64> = kt_energy
         .iter()
+        .zip(&log_dx_dz)
         .zip(&lq)
-        .map(|(u, l)| {
-            let w = -u - l;
+        .map(|((u, ld), l)| {
+            let w = -(u - ld) - l;
             if w.is_finite() { w } else { f64::NEG_INFINITY }
         })
         .collect();
     let ess = effective_sample_size(&log_w);
-    let (x, _) = data.ic.to_cartesian(z.view());
     let pp = phi_psi_rows(x.view());
     let md_pp = pairs(&phi_psi_rows(md.x.view()));
     let model_pp = pairs(&pp);
@@ -344,9 +349,6 @@ fn evaluate(
         })
         .collect();
     let re_pp: Vec<(f64, f64)> = picks.iter().map(|&i| model_pp[i]).collect();
-    let kt_energy = target
-        .cartesian()
-        .energy(x.view(), Array1::from_elem(1, tau).view());
     let energies: Vec<f64> = kt_energy.to_vec();
     // Medians: a few clashing samples have energies of 1e10 kT and would swamp a mean.
     let median = |v: &mut dyn Iterator<Item = f64>| {
@@ -595,21 +597,9 @@ fn plots(dir: &Path, runs: &[(String, RunResult)], data: &Data) -> Result<()> {
                     "φ (rad)",
                     "ψ (rad)",
                     &[
-                        Series {
-                            label: "MD".into(),
-                            points: cap(&md_pp),
-                            dashed: false,
-                        },
-                        Series {
-                            label: m.clone(),
-                            points: cap(&a.phi_psi),
-                            dashed: false,
-                        },
-                        Series {
-                            label: format!("{m} reweighted"),
-                            points: cap(&a.phi_psi_reweighted),
-                            dashed: false,
-                        },
+                        Series::solid("MD", cap(&md_pp)),
+                        Series::solid(m, cap(&a.phi_psi)),
+                        Series::solid(format!("{m} reweighted"), cap(&a.phi_psi_reweighted)),
                     ],
                 ),
             )?;

@@ -477,16 +477,8 @@ fn plots(dir: &std::path::Path, curves: &[Curve], data: &Data) -> Result<()> {
                     "x₀",
                     "x₁",
                     &[
-                        Series {
-                            label: "exact".into(),
-                            points: exact.clone(),
-                            dashed: false,
-                        },
-                        Series {
-                            label: c.method.clone(),
-                            points: c.samples[j].clone(),
-                            dashed: false,
-                        },
+                        Series::solid("exact", exact.clone()),
+                        Series::solid(&c.method, c.samples[j].clone()),
                     ],
                 ),
             )?;

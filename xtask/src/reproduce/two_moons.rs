@@ -563,8 +563,12 @@ fn plots(dir: &std::path::Path, runs: &[(String, RunResult)], setup: &Setup) -> 
                 &series,
             ),
         )?;
-        let exact =
-            TwoMoonsSampler::new(Y_O, b)?.sample(SCATTER_POINTS.min(setup.n_reference), &mut rng);
+        let exact: Vec<(f64, f64)> = TwoMoonsSampler::new(Y_O, b)?
+            .sample(SCATTER_POINTS.min(setup.n_reference), &mut rng)
+            .rows()
+            .into_iter()
+            .map(|x| (x[0], x[1]))
+            .collect();
         for (m, r) in runs {
             save(
                 &format!("scatter_{m}_beta{b}.svg"),
@@ -573,16 +577,8 @@ fn plots(dir: &std::path::Path, runs: &[(String, RunResult)], setup: &Setup) -> 
                     "θ0",
                     "θ1",
                     &[
-                        Series {
-                            label: "exact".into(),
-                            points: exact.rows().into_iter().map(|x| (x[0], x[1])).collect(),
-                            dashed: false,
-                        },
-                        Series {
-                            label: m.clone(),
-                            points: r.at[k].samples.clone(),
-                            dashed: false,
-                        },
+                        Series::solid("exact", exact.clone()),
+                        Series::solid(m, r.at[k].samples.clone()),
                     ],
                 ),
             )?;
