@@ -117,6 +117,7 @@ impl<F: Float> Tape<F> {
                     g,
                     (self.needs(*a), self.needs(*b)),
                     sink.pool,
+                    self.matmul_precision,
                 );
                 sink.send(*a, ga);
                 sink.send(*b, gb);

@@ -28,6 +28,13 @@ pub trait Float:
     fn c(x: f64) -> Self;
     /// Converts to f64 (exact for f64 and f32).
     fn f64(self) -> f64;
+    /// True when the type is wider than f32, so that an f32 matrix product
+    /// ([`MatmulPrecision::F32`](crate::MatmulPrecision)) is a real change of precision.
+    const WIDER_THAN_F32: bool;
+    /// Rounds to f32 (to nearest).
+    fn narrow(self) -> f32;
+    /// Converts from f32 (exact).
+    fn widen(x: f32) -> Self;
 }
 
 impl Float for f64 {
@@ -39,6 +46,15 @@ impl Float for f64 {
     fn f64(self) -> f64 {
         self
     }
+    const WIDER_THAN_F32: bool = true;
+    #[inline]
+    fn narrow(self) -> f32 {
+        self as f32
+    }
+    #[inline]
+    fn widen(x: f32) -> Self {
+        f64::from(x)
+    }
 }
 
 impl Float for f32 {
@@ -49,5 +65,14 @@ impl Float for f32 {
     #[inline]
     fn f64(self) -> f64 {
         f64::from(self)
+    }
+    const WIDER_THAN_F32: bool = false;
+    #[inline]
+    fn narrow(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn widen(x: f32) -> Self {
+        x
     }
 }

@@ -11,6 +11,7 @@
 //! * [`ParamStore`] holds named parameters with seeded init and exact save/load;
 //!   [`Adam`], [`Schedule`] and [`clip_grad_norm`] follow `experiments.md` §0;
 //!   [`DataParallel`] runs chunks on rayon and reduces in chunk order;
+//!   [`MatmulPrecision::F32`] runs the matrix products in f32 for speed;
 //!   [`testing`] is the one finite-difference oracle of the workspace.
 //!
 //! ```
@@ -50,6 +51,7 @@ pub use float::Float;
 pub use grads::Gradients;
 pub use nn::{Activation, LastLayer, Linear, Mlp};
 pub use op::OpKind;
+pub use ops::linalg::MatmulPrecision;
 pub use optim::{Adam, AdamConfig, OneCycle, Schedule, clip_grad_norm};
 pub use parallel::{DataParallel, chunk_ranges, rng_for};
 pub use params::{Init, ParamId, ParamStore};

@@ -1,7 +1,7 @@
 //! Data parallelism with fixed chunks: one tape per chunk on the rayon pool, gradients reduced
 //! in chunk order, so the result does not depend on the number of threads.
 
-use crate::{Float, Gradients, Tape, Var};
+use crate::{Float, Gradients, MatmulPrecision, Tape, Var};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -53,6 +53,7 @@ pub fn rng_for(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
 pub struct DataParallel<F: Float = f64> {
     chunk_rows: usize,
     tapes: Vec<Tape<F>>,
+    precision: MatmulPrecision,
 }
 
 impl<F: Float> DataParallel<F> {
@@ -61,7 +62,14 @@ impl<F: Float> DataParallel<F> {
         Self {
             chunk_rows: chunk_rows.max(1),
             tapes: Vec::new(),
+            precision: MatmulPrecision::Native,
         }
+    }
+
+    /// The same with the given matrix-product precision on every chunk's tape.
+    pub fn with_matmul_precision(mut self, precision: MatmulPrecision) -> Self {
+        self.precision = precision;
+        self
     }
 
     /// Rows per chunk.
@@ -86,6 +94,7 @@ impl<F: Float> DataParallel<F> {
             .zip(ranges.into_par_iter())
             .map(|(tape, rows)| {
                 tape.clear();
+                tape.set_matmul_precision(self.precision);
                 let (loss, out) = f(tape, rows);
                 let grads = tape.backward(loss);
                 let value = tape.scalar(loss);

@@ -5,7 +5,7 @@
 //! tangents of tangents), so a reverse sweep differentiates them like any other value.
 
 use crate::op::Op;
-use crate::{Float, ParamId, ParamStore};
+use crate::{Float, MatmulPrecision, ParamId, ParamStore};
 use ndarray::{Array2, ArrayView2};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +70,8 @@ pub struct Tape<F: Float = f64> {
     /// Value and adjoint buffers of the previous step, reused by the kernels of the next one
     /// (a `Mutex` only so that the `&self` reverse sweep can use it; never contended).
     pub(crate) pool: Mutex<BufferPool<F>>,
+    /// Element precision of matrix products ([`Tape::set_matmul_precision`]).
+    pub(crate) matmul_precision: MatmulPrecision,
 }
 
 /// Buffers freed by [`Tape::clear`] and by the reverse sweep, keyed by length. A training
@@ -147,6 +149,7 @@ impl<F: Float> Tape<F> {
             tangent_mode: false,
             param_vars: Vec::new(),
             pool: Mutex::new(BufferPool::new()),
+            matmul_precision: MatmulPrecision::Native,
         }
     }
 
@@ -157,6 +160,7 @@ impl<F: Float> Tape<F> {
             tangent_mode: false,
             param_vars: Vec::new(),
             pool: Mutex::new(BufferPool::new()),
+            matmul_precision: MatmulPrecision::Native,
         }
     }
 

@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use trade_ad::{AdamConfig, OneCycle, Schedule};
+use trade_ad::{AdamConfig, MatmulPrecision, OneCycle, Schedule};
 use trade_flows::{FlowConfig, FlowModel};
 use trade_targets::{Target, TargetOptions};
 
@@ -124,6 +124,9 @@ pub struct TrainSpec {
     /// Non-finite steps in a row before training stops (default 20).
     #[serde(default = "default_nonfinite")]
     pub max_consecutive_nonfinite: usize,
+    /// Matrix-product precision of the training step: `"native"` (f64, default) or `"f32"`.
+    #[serde(default)]
+    pub matmul_precision: MatmulPrecision,
 }
 
 fn default_clip() -> f64 {
@@ -363,6 +366,7 @@ impl RunConfig {
             chunk_rows: t.chunk_rows,
             max_consecutive_nonfinite: t.max_consecutive_nonfinite,
             checkpoint_every: t.checkpoint_every,
+            matmul_precision: t.matmul_precision,
         };
         train.validate().map_err(at("train"))?;
         let flow_config = match &self.flow {

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution as _, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
-use trade_ad::{AdamConfig, OneCycle, Schedule, Tape};
+use trade_ad::{AdamConfig, MatmulPrecision, OneCycle, Schedule, Tape};
 use trade_core::loss::{Direction, FlowsForFlows, Movement};
 use trade_core::{Loss, LossWeight, Silent, TrainConfig, Trainer, WeightedObjective};
 use trade_flows::{Condition, FlowConfig, FlowModel};
@@ -78,6 +78,7 @@ fn learned_displacement(
         chunk_rows: 128,
         max_consecutive_nonfinite: 3,
         checkpoint_every: 0,
+        matmul_precision: MatmulPrecision::Native,
     };
     Trainer::new(config, None)
         .unwrap()
@@ -165,6 +166,7 @@ fn conditional_f4f_learns_the_radial_scaling_and_is_its_own_inverse() {
         chunk_rows: 128,
         max_consecutive_nonfinite: 3,
         checkpoint_every: 0,
+        matmul_precision: MatmulPrecision::Native,
     };
     Trainer::new(config, None)
         .unwrap()

@@ -7,7 +7,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
-use trade_ad::{AdamConfig, OneCycle, ParamStore, Schedule, Tape};
+use trade_ad::{AdamConfig, MatmulPrecision, OneCycle, ParamStore, Schedule, Tape};
 use trade_core::loss::{
     self, GridLoopB, Nll, NoiseMode, Reweighting, TradeGrid, TradeGridConfig, TradeWindow,
     TradeWindowConfig,
@@ -109,6 +109,7 @@ fn train_config(steps: usize, lr: f64) -> TrainConfig {
         chunk_rows: 64,
         max_consecutive_nonfinite: 3,
         checkpoint_every: 0,
+        matmul_precision: MatmulPrecision::Native,
     }
 }
 

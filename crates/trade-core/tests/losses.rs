@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
-use trade_ad::{AdamConfig, OneCycle, Schedule, Tape};
+use trade_ad::{AdamConfig, MatmulPrecision, OneCycle, Schedule, Tape};
 use trade_core::loss::{
     self, EnergySource, Nll, NoiseMode, Proposal, ReferencePoints, ReverseKl, TradeContinuous,
     TradeGrid, TradeGridConfig,
@@ -82,6 +82,7 @@ fn train_config(steps: usize) -> TrainConfig {
         chunk_rows: 64,
         max_consecutive_nonfinite: 3,
         checkpoint_every: 0,
+        matmul_precision: MatmulPrecision::Native,
     }
 }
 

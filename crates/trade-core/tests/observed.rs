@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, Axis};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
-use trade_ad::{AdamConfig, OneCycle, Schedule};
+use trade_ad::{AdamConfig, MatmulPrecision, OneCycle, Schedule};
 use trade_core::loss::{self, Nll, NoiseMode, ObservedEnergy, StepCtx, TradeObserved};
 use trade_core::*;
 use trade_flows::{FlowConfig, FlowModel};
@@ -172,6 +172,7 @@ fn nll_with_y_and_trade_observed_train() {
             chunk_rows: 64,
             max_consecutive_nonfinite: 1,
             checkpoint_every: 0,
+            matmul_precision: MatmulPrecision::Native,
         },
         None,
     )

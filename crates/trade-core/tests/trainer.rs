@@ -6,7 +6,10 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::ops::Range;
-use trade_ad::{Activation, AdamConfig, LastLayer, Mlp, OneCycle, ParamStore, Schedule, Tape, Var};
+use trade_ad::{
+    Activation, AdamConfig, LastLayer, MatmulPrecision, Mlp, OneCycle, ParamStore, Schedule, Tape,
+    Var,
+};
 use trade_core::{CoreError, Event, Objective, Observer, Silent, TrainConfig, Trainer, snis_mean};
 
 /// q(x|T) = N(μ(T), σ(T)²), [μ, log σ] = MLP(log T).
@@ -161,6 +164,7 @@ fn config(steps: usize) -> TrainConfig {
         chunk_rows: 32,
         max_consecutive_nonfinite: 3,
         checkpoint_every: 0,
+        matmul_precision: MatmulPrecision::Native,
     }
 }
 
@@ -239,6 +243,40 @@ fn same_seed_same_bits_for_any_thread_count() {
         })
     };
     assert_eq!(run(1), run(2));
+}
+
+/// f32 matrix products: the same TRADE training converges to the same σ(T) (to f32-level
+/// differences), and stays bit-identical for any thread count.
+#[test]
+fn f32_matmul_training_matches_f64_and_is_deterministic() {
+    let run = |precision: MatmulPrecision, threads: usize, steps: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (mut s, mut o) = setup(0, vec![]);
+            let mut cfg = config(steps);
+            cfg.matmul_precision = precision;
+            Trainer::new(cfg, None)
+                .unwrap()
+                .run(&mut s, &mut o, &mut Silent, None)
+                .unwrap();
+            let sigma: Vec<f64> = [0.5, 1.0, 2.0]
+                .iter()
+                .map(|&t| predict(&s, &o.mlp, t).1)
+                .collect();
+            (bits(&s), sigma)
+        })
+    };
+    let (b1, _) = run(MatmulPrecision::F32, 1, 15);
+    let (b2, _) = run(MatmulPrecision::F32, 2, 15);
+    assert_eq!(b1, b2);
+    let (_, s64) = run(MatmulPrecision::Native, 2, 800);
+    let (_, s32) = run(MatmulPrecision::F32, 2, 800);
+    for (a, b) in s64.iter().zip(&s32) {
+        assert!((a / b - 1.0).abs() < 0.01, "σ f64 {a} vs f32 products {b}");
+    }
 }
 
 #[derive(Default)]

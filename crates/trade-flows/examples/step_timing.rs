@@ -4,12 +4,13 @@
 //! NLL (−mean log q, reverse sweep, Adam) — with `DataParallel` on a rayon pool. The same
 //! computation as `benchmarks/pytorch/bench_flow.py`.
 //!
-//! `step_timing <rq|affine> <trade|nll> <batch> <threads> <reps> [chunk_rows]` prints one JSON
-//! line with the per-step wall times in seconds.
+//! `step_timing <rq|affine> <trade|nll> <batch> <threads> <reps> [chunk_rows] [f64|f32-matmul]`
+//! prints one JSON line with the per-step wall times in seconds. `f32-matmul` runs the matrix
+//! products in f32 (`MatmulPrecision::F32`), everything else in f64.
 
 use ndarray::{Array2, s};
 use std::time::Instant;
-use trade_ad::{Adam, AdamConfig, DataParallel};
+use trade_ad::{Adam, AdamConfig, DataParallel, MatmulPrecision};
 use trade_flows::{Condition, Distribution, FlowConfig, FlowModel, LayerConfig};
 
 /// The multi-well flow with RQ splines, or the same with affine couplings (clamp 1).
@@ -41,6 +42,12 @@ fn main() {
     let threads: usize = arg(&args, 3, 2);
     let reps: usize = arg(&args, 4, 5);
     let chunk_rows: usize = arg(&args, 5, 256);
+    let precision_name: String = arg(&args, 6, "f64".to_string());
+    let precision = match precision_name.as_str() {
+        "f64" => MatmulPrecision::Native,
+        "f32-matmul" => MatmulPrecision::F32,
+        other => panic!("precision {other:?}: allowed f64 | f32-matmul"),
+    };
     let mut m = FlowModel::new(config(&coupling)).expect("flow config");
     let x = Array2::from_shape_fn((batch, 5), |(i, j)| {
         3.0 * (((i * 7 + j * 13 + 3) as f64 * 0.618_034).fract() - 0.5)
@@ -51,7 +58,7 @@ fn main() {
         .num_threads(threads)
         .build()
         .expect("thread pool");
-    let mut dp: DataParallel = DataParallel::new(chunk_rows);
+    let mut dp: DataParallel = DataParallel::new(chunk_rows).with_matmul_precision(precision);
     let mut adam = Adam::new(AdamConfig::default()).expect("adam");
     let trade = loss == "trade";
     let scale = 1.0 / batch as f64;
@@ -94,7 +101,7 @@ fn main() {
     #[allow(clippy::print_stdout)]
     {
         println!(
-            "{{\"impl\":\"trade-rs\",\"coupling\":\"{coupling}\",\"loss\":\"{loss}\",\"batch\":{batch},\"threads\":{threads},\"chunk_rows\":{chunk_rows},\"median_s\":{median:.6},\"times_s\":[{}]}}",
+            "{{\"impl\":\"trade-rs\",\"coupling\":\"{coupling}\",\"loss\":\"{loss}\",\"batch\":{batch},\"threads\":{threads},\"chunk_rows\":{chunk_rows},\"precision\":\"{precision_name}\",\"median_s\":{median:.6},\"times_s\":[{}]}}",
             list.join(",")
         );
     }

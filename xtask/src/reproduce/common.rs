@@ -267,6 +267,7 @@ pub fn train_in(
         chunk_rows: optim.chunk_rows,
         max_consecutive_nonfinite: 20,
         checkpoint_every: 200,
+        matmul_precision: args.matmul_precision(),
     };
     let ckpt = dir.join("train-state.json");
     if !args.resume && ckpt.exists() {

@@ -493,6 +493,7 @@ fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) 
         chunk_rows: super::common::chunk_rows_for(setup.batch),
         max_consecutive_nonfinite: 20,
         checkpoint_every: 200,
+        matmul_precision: args.matmul_precision(),
     };
     let ckpt = spec.dir(args).join("train-state.json");
     if !args.resume && ckpt.exists() {

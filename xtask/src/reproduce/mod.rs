@@ -61,6 +61,29 @@ pub struct ReproduceArgs {
     /// Continue from the last checkpoints.
     #[arg(long)]
     resume: bool,
+    /// Precision of the training step's matrix products: f64, or f32 (faster; sampling,
+    /// SNIS and evaluation stay in f64).
+    #[arg(long, value_enum, default_value = "f64")]
+    matmul_precision: MatmulPrecisionArg,
+}
+
+/// `--matmul-precision` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MatmulPrecisionArg {
+    /// f64 products (the default).
+    F64,
+    /// f32 products of rounded operands (`trade_ad::MatmulPrecision::F32`).
+    F32,
+}
+
+impl ReproduceArgs {
+    /// The trainer's matrix-product precision.
+    pub fn matmul_precision(&self) -> trade_ad::MatmulPrecision {
+        match self.matmul_precision {
+            MatmulPrecisionArg::F64 => trade_ad::MatmulPrecision::Native,
+            MatmulPrecisionArg::F32 => trade_ad::MatmulPrecision::F32,
+        }
+    }
 }
 
 /// Runs the command.

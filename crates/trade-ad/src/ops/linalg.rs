@@ -1,11 +1,44 @@
-//! Matrix product with optional transposes: y = op(A)·op(B).
+//! Matrix product with optional transposes: y = op(A)·op(B), in the tape's element type or,
+//! with [`MatmulPrecision::F32`], as an f32 product of rounded operands.
 
 use crate::op::Op;
 use crate::ops::binary::sum_opt;
 use crate::tape::BufferPool;
 use crate::{Float, Tape, Var};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Zip};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+
+/// Element precision of a tape's matrix products; every other op runs in the tape's type.
+///
+/// `F32` rounds both operands of every product (forward, tangent and reverse) to f32, multiplies
+/// in f32 (about 2.3× the f64 throughput on this machine kind, `docs/performance.md`) and
+/// widens the result again: the products then carry f32 rounding (relative error ≈ 1e-7·√k for
+/// inner dimension k), as in a float32 PyTorch model, while sums, exponentials, the spline and
+/// the optimiser stay in f64. A training speed option, not for gradient checks: the
+/// finite-difference oracle needs `Native`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatmulPrecision {
+    /// The tape's own type (f64 by default).
+    #[default]
+    Native,
+    /// f32 products of rounded operands (no effect on an f32 tape).
+    F32,
+}
+
+thread_local! {
+    /// Reused f32 copies of A, B and the product (one set per thread; never re-entered).
+    static SCRATCH: RefCell<[Vec<f32>; 3]> = RefCell::new(Default::default());
+}
+
+/// `x` rounded to f32 in a standard-layout array built on `buf`.
+fn rounded<F: Float>(x: ArrayView2<F>, mut buf: Vec<f32>) -> Array2<f32> {
+    buf.clear();
+    buf.extend(x.iter().map(|v| v.narrow()));
+    Array2::from_shape_vec(x.dim(), buf).expect("buffer has the view's length")
+}
 
 fn op_view<F>(a: ArrayView2<'_, F>, t: bool) -> ArrayView2<'_, F> {
     if t { a.reversed_axes() } else { a }
@@ -28,8 +61,31 @@ fn forward_into<F: Float>(
     b: ArrayView2<F>,
     (ta, tb): (bool, bool),
     y: &mut Array2<F>,
+    precision: MatmulPrecision,
 ) {
-    general_mat_mul(F::one(), &op_view(a, ta), &op_view(b, tb), F::zero(), y);
+    if precision == MatmulPrecision::Native || !F::WIDER_THAN_F32 {
+        general_mat_mul(F::one(), &op_view(a, ta), &op_view(b, tb), F::zero(), y);
+        return;
+    }
+    SCRATCH.with(|scratch| {
+        let [sa, sb, sy] = &mut *scratch.borrow_mut();
+        let a32 = rounded(a, std::mem::take(sa));
+        let b32 = rounded(b, std::mem::take(sb));
+        let mut buf = std::mem::take(sy);
+        buf.resize(y.len(), 0.0);
+        let mut y32 = Array2::from_shape_vec(y.dim(), buf).expect("buffer has y's length");
+        general_mat_mul(
+            1.0,
+            &op_view(a32.view(), ta),
+            &op_view(b32.view(), tb),
+            0.0,
+            &mut y32,
+        );
+        Zip::from(y).and(&y32).for_each(|d, &s| *d = F::widen(s));
+        *sa = a32.into_raw_vec_and_offset().0;
+        *sb = b32.into_raw_vec_and_offset().0;
+        *sy = y32.into_raw_vec_and_offset().0;
+    });
 }
 
 /// Reverse rule: `∂op(A) = G op(B)ᵀ`, `∂op(B) = op(A)ᵀ G`, transposed back as needed.
@@ -39,10 +95,11 @@ pub(crate) fn vjp<F: Float>(
     g: ArrayView2<F>,
     need: (bool, bool),
     pool: &mut BufferPool<F>,
+    precision: MatmulPrecision,
 ) -> (Option<Array2<F>>, Option<Array2<F>>) {
     let mut product = |x: ArrayView2<F>, y: ArrayView2<F>, tx: bool, ty: bool| {
         let mut out = pool.take(out_shape(x, y, tx, ty));
-        forward_into(x, y, (tx, ty), &mut out);
+        forward_into(x, y, (tx, ty), &mut out, precision);
         out
     };
     let ga = need.0.then(|| {
@@ -88,8 +145,26 @@ impl<F: Float> Tape<F> {
     pub fn matmul_t(&mut self, a: Var, b: Var, ta: bool, tb: bool) -> Var {
         let shape = out_shape(self.value(a), self.value(b), ta, tb);
         let mut value = self.take_buffer(shape);
-        forward_into(self.value(a), self.value(b), (ta, tb), &mut value);
+        let precision = self.matmul_precision;
+        forward_into(
+            self.value(a),
+            self.value(b),
+            (ta, tb),
+            &mut value,
+            precision,
+        );
         self.record(Op::MatMul { a, b, ta, tb }, value)
+    }
+
+    /// Sets the element precision of the matrix products recorded and differentiated from
+    /// now on (kept across [`Tape::clear`]); see [`MatmulPrecision`].
+    pub fn set_matmul_precision(&mut self, precision: MatmulPrecision) {
+        self.matmul_precision = precision;
+    }
+
+    /// The element precision of this tape's matrix products.
+    pub fn matmul_precision(&self) -> MatmulPrecision {
+        self.matmul_precision
     }
 }
 
