@@ -438,7 +438,8 @@ fn save(args: &ReproduceArgs, run: &Run<'_>, model: &FlowModel) -> Result<()> {
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, "alanine-dipeptide", METHODS, QUICK_METHODS)?;
-    let setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile);
+    setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let data = data(&setup)?;
     let md_seconds = started.elapsed().as_secs_f64();

@@ -12,12 +12,29 @@ use trade_core::{Event, Observer, effective_sample_size, metrics};
 use trade_flows::FlowModel;
 use trade_targets::Target;
 
-/// A progress bar with ETA; skipped steps are printed above it.
-pub struct Progress(ProgressBar);
+/// A progress bar with ETA on a terminal; skipped steps are printed above it. When stderr is
+/// not a terminal (a log file, `nohup`), indicatif draws nothing, so a plain line goes to stderr
+/// every 5 % of the steps instead, and skipped steps are printed there too.
+pub struct Progress {
+    bar: ProgressBar,
+    /// Plain-line mode (stderr is not a terminal).
+    plain: Option<PlainProgress>,
+}
+
+/// State of the plain-line progress: label, total steps, when and at which step this process
+/// started (a resumed run starts late), and the last 5 % bucket printed.
+struct PlainProgress {
+    label: String,
+    total: usize,
+    start: std::time::Instant,
+    first_step: Option<usize>,
+    last_bucket: usize,
+}
 
 impl Progress {
     /// A bar for `total` steps labelled `label`.
     pub fn new(label: &str, total: usize) -> Self {
+        use std::io::IsTerminal;
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
             ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} ETA {eta} {msg}")
@@ -25,7 +42,22 @@ impl Progress {
                 .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
-        Self(bar)
+        let plain = (!std::io::stderr().is_terminal()).then(|| PlainProgress {
+            label: label.to_string(),
+            total,
+            start: std::time::Instant::now(),
+            first_step: None,
+            last_bucket: 0,
+        });
+        Self { bar, plain }
+    }
+
+    fn say(&self, line: String) {
+        if self.plain.is_some() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
     }
 }
 
@@ -33,9 +65,25 @@ impl Observer for Progress {
     fn on_event(&mut self, e: &Event<'_>) {
         match e {
             Event::Step { step, loss, .. } => {
-                self.0.set_position(*step as u64 + 1);
+                self.bar.set_position(*step as u64 + 1);
                 if step % 10 == 0 {
-                    self.0.set_message(format!("loss {loss:.4}"));
+                    self.bar.set_message(format!("loss {loss:.4}"));
+                }
+                if let Some(p) = &mut self.plain {
+                    let first = *p.first_step.get_or_insert(*step);
+                    let bucket = (step + 1) * 20 / p.total.max(1);
+                    if bucket > p.last_bucket {
+                        p.last_bucket = bucket;
+                        let elapsed = p.start.elapsed().as_secs_f64();
+                        let done = (step + 1 - first) as f64;
+                        let eta = elapsed / done * p.total.saturating_sub(step + 1) as f64;
+                        eprintln!(
+                            "{}: step {}/{}, loss {loss:.4}, {elapsed:.0} s, ETA {eta:.0} s",
+                            p.label,
+                            step + 1,
+                            p.total
+                        );
+                    }
                 }
             }
             Event::Skipped {
@@ -43,7 +91,7 @@ impl Observer for Progress {
                 consecutive,
                 what,
             } => {
-                self.0.println(format!(
+                self.say(format!(
                     "  step {step}: skipped ({what}); {consecutive} in a row"
                 ));
             }
@@ -54,7 +102,7 @@ impl Observer for Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 

@@ -297,7 +297,8 @@ fn t_index(t: f64) -> usize {
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, "double-well", METHODS, QUICK_METHODS)?;
-    let setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile);
+    setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let data = data(&setup)?;
     let entropy: Vec<f64> = TEMPERATURES

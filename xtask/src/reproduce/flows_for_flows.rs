@@ -774,7 +774,8 @@ fn base_transfer_conditional(
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, EXPERIMENT, METHODS, QUICK_METHODS)?;
-    let setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile);
+    setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let dir = args.out.join(EXPERIMENT);
     let mut rows = Vec::new();

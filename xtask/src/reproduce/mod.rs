@@ -61,6 +61,10 @@ pub struct ReproduceArgs {
     /// Continue from the last checkpoints.
     #[arg(long)]
     resume: bool,
+    /// Independent training runs (seeds seed, seed+1, …) per method, instead of the profile's
+    /// number (quick: 1, paper: 3); with `--resume`, finished runs are not retrained.
+    #[arg(long)]
+    runs: Option<usize>,
     /// Precision of the training step's matrix products: f64, or f32 (faster; sampling,
     /// SNIS and evaluation stay in f64).
     #[arg(long, value_enum, default_value = "f64")]
@@ -77,6 +81,15 @@ pub enum MatmulPrecisionArg {
 }
 
 impl ReproduceArgs {
+    /// `--runs` if given (≥ 1), else the profile's number of runs.
+    pub fn runs(&self, profile_runs: usize) -> anyhow::Result<usize> {
+        match self.runs {
+            Some(0) => bail!("--runs = 0 is out of range: allowed ≥ 1"),
+            Some(n) => Ok(n),
+            None => Ok(profile_runs),
+        }
+    }
+
     /// The trainer's matrix-product precision.
     pub fn matmul_precision(&self) -> trade_ad::MatmulPrecision {
         match self.matmul_precision {

@@ -329,7 +329,8 @@ fn paper(method: &str) -> Option<(f64, f64)> {
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, "multi-well", METHODS, QUICK_METHODS)?;
-    let setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile);
+    setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let data = data(&setup)?;
     let mut rows = Vec::new();

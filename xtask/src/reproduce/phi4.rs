@@ -328,7 +328,8 @@ fn train_one(
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, "phi4", METHODS, METHODS)?;
-    let setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile);
+    setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let data = data(&setup, args.seed)?;
     let reference = data::reference_curve(&setup.hmc, &setup.kappas(), args.seed)?;

@@ -343,7 +343,8 @@ fn train_one(
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, "two-moons", METHODS, QUICK_METHODS)?;
-    let setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile);
+    setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let data = data(&setup);
     let pairs: Vec<Pairs> = BETAS
