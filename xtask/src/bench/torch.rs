@@ -2,6 +2,8 @@
 //! (`trade-flows/examples/step_timing.rs`, release build) against its lean PyTorch twin
 //! (`benchmarks/pytorch/bench_flow.py`), run alternately per configuration on the same machine;
 //! prints and writes `target/bench/compare_torch.{md,json}` with the ratio torch / trade-rs.
+//! Two precisions: f64 everywhere (both sides), and "f32": PyTorch in float32 against trade-rs
+//! with f32 matrix products (`MatmulPrecision::F32`; its other ops stay f64).
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -15,8 +17,12 @@ use std::process::Command;
 struct Pair {
     coupling: String,
     loss: String,
+    /// "f64", or "f32" (torch float32; trade-rs f32 matrix products).
+    precision: String,
     batch: usize,
     threads: usize,
+    /// trade-rs data-parallel chunk rows.
+    chunk_rows: usize,
     rust_s: f64,
     torch_s: f64,
     /// torch / trade-rs: > 1 means trade-rs is faster.
@@ -24,8 +30,18 @@ struct Pair {
     load: String,
 }
 
-/// (coupling, loss, batch, threads, reps) of every configuration, in run order.
-fn configurations(quick: bool) -> Vec<(&'static str, &'static str, usize, usize, usize)> {
+/// One configuration: coupling, loss, precision, batch, threads, repetitions.
+type Config = (
+    &'static str,
+    &'static str,
+    &'static str,
+    usize,
+    usize,
+    usize,
+);
+
+/// Every configuration, in run order.
+fn configurations(quick: bool) -> Vec<Config> {
     let batches: &[usize] = if quick {
         &[512]
     } else {
@@ -35,10 +51,12 @@ fn configurations(quick: bool) -> Vec<(&'static str, &'static str, usize, usize,
     let mut out = Vec::new();
     for &coupling in &["rq", "affine"] {
         for &loss in &["trade", "nll"] {
-            for &batch in batches {
-                for &th in threads {
-                    let reps = if quick || batch >= 4096 { 3 } else { 5 };
-                    out.push((coupling, loss, batch, th, reps));
+            for &precision in &["f64", "f32"] {
+                for &batch in batches {
+                    for &th in threads {
+                        let reps = if quick || batch >= 4096 { 3 } else { 5 };
+                        out.push((coupling, loss, precision, batch, th, reps));
+                    }
                 }
             }
         }
@@ -102,10 +120,24 @@ pub fn run(quick: bool, out: &Path) -> Result<()> {
     let exe = root.join("target/release/examples/step_timing");
     let script = root.join("benchmarks/pytorch/bench_flow.py");
     let mut pairs = Vec::new();
-    for (coupling, loss, batch, threads, reps) in configurations(quick) {
+    for (coupling, loss, precision, batch, threads, reps) in configurations(quick) {
         let (b, t, r) = (batch.to_string(), threads.to_string(), reps.to_string());
+        // Half the batch, 64 to 256 rows: both threads busy at batch 256, and small tapes.
+        let chunk_rows = (batch / 2).clamp(64, 256);
+        let (rust_precision, torch_dtype) = match precision {
+            "f64" => ("f64", "float64"),
+            _ => ("f32-matmul", "float32"),
+        };
         let rust_s = median_of(
-            Command::new(&exe).args([coupling, loss, &b, &t, &r]),
+            Command::new(&exe).args([
+                coupling,
+                loss,
+                &b,
+                &t,
+                &r,
+                &chunk_rows.to_string(),
+                rust_precision,
+            ]),
             "step_timing",
         )?;
         let torch_s = median_of(
@@ -113,6 +145,7 @@ pub fn run(quick: bool, out: &Path) -> Result<()> {
                 .arg(&script)
                 .args(["--coupling", coupling, "--loss", loss])
                 .args(["--batch", &b, "--threads", &t, "--reps", &r])
+                .args(["--dtype", torch_dtype])
                 // A shared machine: OpenMP's spin-waiting threads lose their time slices.
                 .env(
                     "OMP_WAIT_POLICY",
@@ -123,30 +156,44 @@ pub fn run(quick: bool, out: &Path) -> Result<()> {
         let pair = Pair {
             coupling: coupling.into(),
             loss: loss.into(),
+            precision: precision.into(),
             batch,
             threads,
+            chunk_rows,
             rust_s,
             torch_s,
             ratio: torch_s / rust_s,
             load: super::load_average(),
         };
         println!(
-            "{coupling:6} {loss:5} batch {batch:5} threads {threads}: trade-rs {rust_s:.3} s, \
-             torch {torch_s:.3} s, ratio {:.2} (load {})",
+            "{coupling:6} {loss:5} {precision} batch {batch:5} threads {threads}: trade-rs \
+             {rust_s:.3} s, torch {torch_s:.3} s, ratio {:.2} (load {})",
             pair.ratio, pair.load
         );
         pairs.push(pair);
     }
     let mut md = String::from(
-        "# trade-rs vs lean PyTorch: one multi-well training step (f64, median)\n\n\
-         | coupling | loss | batch | threads | trade-rs | PyTorch | PyTorch / trade-rs | load |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "# trade-rs vs lean PyTorch: one multi-well training step (median)\n\n\
+         Precision f64: both in f64. Precision f32: PyTorch float32; trade-rs f32 matrix \
+         products, other ops f64.\n\n\
+         | coupling | loss | precision | batch | threads | chunk rows | trade-rs | PyTorch | \
+         PyTorch / trade-rs | load |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for p in &pairs {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.3} s | {:.3} s | {:.2} | {} |",
-            p.coupling, p.loss, p.batch, p.threads, p.rust_s, p.torch_s, p.ratio, p.load
+            "| {} | {} | {} | {} | {} | {} | {:.3} s | {:.3} s | {:.2} | {} |",
+            p.coupling,
+            p.loss,
+            p.precision,
+            p.batch,
+            p.threads,
+            p.chunk_rows,
+            p.rust_s,
+            p.torch_s,
+            p.ratio,
+            p.load
         );
     }
     super::write(out, "compare_torch.md", &md)?;

@@ -36,7 +36,11 @@ thread_local! {
 /// `x` rounded to f32 in a standard-layout array built on `buf`.
 fn rounded<F: Float>(x: ArrayView2<F>, mut buf: Vec<f32>) -> Array2<f32> {
     buf.clear();
-    buf.extend(x.iter().map(|v| v.narrow()));
+    match x.as_slice() {
+        // Contiguous row-major (every tape value): a loop the compiler vectorises.
+        Some(v) => buf.extend(v.iter().map(|v| v.narrow())),
+        None => buf.extend(x.iter().map(|v| v.narrow())),
+    }
     Array2::from_shape_vec(x.dim(), buf).expect("buffer has the view's length")
 }
 
@@ -81,7 +85,10 @@ fn forward_into<F: Float>(
             0.0,
             &mut y32,
         );
-        Zip::from(y).and(&y32).for_each(|d, &s| *d = F::widen(s));
+        match (y.as_slice_mut(), y32.as_slice()) {
+            (Some(d), Some(s)) => d.iter_mut().zip(s).for_each(|(d, &s)| *d = F::widen(s)),
+            _ => Zip::from(y).and(&y32).for_each(|d, &s| *d = F::widen(s)),
+        }
         *sa = a32.into_raw_vec_and_offset().0;
         *sb = b32.into_raw_vec_and_offset().0;
         *sy = y32.into_raw_vec_and_offset().0;
