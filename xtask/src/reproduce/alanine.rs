@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::f64::consts::PI;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use trade_core::loss::{
@@ -136,11 +136,15 @@ fn flow_config(method: &str, setup: &Setup, seed: u64) -> FlowConfig {
     }
 }
 
-/// MD frames (n, 66) nm at `t` K, cached as `.npy` under `target/cache/`.
+/// Version of the MD code behind the cached frames (part of the file name; bump it when
+/// `MdSampler` or its defaults change, so that stale frames are never read).
+const MD_CACHE_VERSION: &str = "v1";
+
+/// MD frames (n, 66) nm at `t` K, cached as `.npy` under the workspace's `target/cache/`.
 fn md_frames(t: f64, n: usize, steps_per_frame: usize, seed: u64) -> Result<Array2<f64>> {
-    let dir = PathBuf::from("target/cache");
+    let dir = super::common::cache_dir();
     let path = dir.join(format!(
-        "alanine-md-{t}K-n{n}-spf{steps_per_frame}-seed{seed}.npy"
+        "alanine-md-{MD_CACHE_VERSION}-{t}K-n{n}-spf{steps_per_frame}-seed{seed}.npy"
     ));
     if let Ok(x) = ndarray_npy::read_npy::<_, Array2<f64>>(&path) {
         if x.dim() == (n, 66) {

@@ -106,6 +106,12 @@ impl Drop for Progress {
     }
 }
 
+/// `target/cache/` of the workspace (independent of the working directory): seeded data that
+/// is expensive to generate (HMC configurations, MD frames), under versioned file names.
+pub fn cache_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/cache")
+}
+
 /// Draws of the augmentation per row in the marginal estimate of an augmented flow's NLL.
 pub const AUGMENTATION_REPEATS: usize = 32;
 

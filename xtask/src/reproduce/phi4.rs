@@ -61,7 +61,8 @@ impl Setup {
                 hmc: HmcSizes {
                     n_train: 100_000,
                     train_chains: 256,
-                    thin: 10,
+                    // 2 τ_int(|m|): τ_int ≤ 9.6 trajectories at κ = 0.25 (trade-targets HMC test).
+                    thin: 20,
                     reference: (256, 300, 3000),
                 },
                 arch: Phi4Arch::paper(),
@@ -83,7 +84,7 @@ impl Setup {
                 hmc: HmcSizes {
                     n_train: 4096,
                     train_chains: 64,
-                    thin: 4,
+                    thin: 20,
                     reference: (64, 200, 1000),
                 },
                 arch: Phi4Arch {

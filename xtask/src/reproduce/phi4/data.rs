@@ -2,12 +2,12 @@
 //! reference curve of the §13.4 observables, both seeded and cached under `target/cache/` so
 //! that reruns skip the sampling.
 
+use crate::reproduce::common::cache_dir;
 use anyhow::{Context, Result};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use trade_targets::ReferenceSampler;
 use trade_targets::phi4::{HmcConfig, Phi4, Phi4Sampler, observables, run_hmc};
 
@@ -24,15 +24,14 @@ pub struct HmcSizes {
     pub reference: (usize, usize, usize),
 }
 
-/// `target/cache/` of the workspace (independent of the working directory).
-pub fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/cache")
-}
+/// Version of the cached data's generating code, part of every cache file name: bump it when
+/// the sampler or its settings change, so that stale caches are never read.
+const CACHE_VERSION: &str = "v2";
 
 /// Exact-HMC configurations at `kappa` (n_train, 64), read from the cache if present.
 pub fn training_configs(sizes: &HmcSizes, kappa: f64, seed: u64) -> Result<Array2<f64>> {
     let path = cache_dir().join(format!(
-        "phi4-train-k{kappa}-n{}-c{}-thin{}-s{seed}.npy",
+        "phi4-{CACHE_VERSION}-train-k{kappa}-n{}-c{}-thin{}-s{seed}.npy",
         sizes.n_train, sizes.train_chains, sizes.thin
     ));
     if let Ok(a) = ndarray_npy::read_npy::<_, Array2<f64>>(&path) {
@@ -89,7 +88,7 @@ pub struct RefPoint {
 pub fn reference_curve(sizes: &HmcSizes, kappas: &[f64], seed: u64) -> Result<Vec<RefPoint>> {
     let (chains, therm, traj) = sizes.reference;
     let path = cache_dir().join(format!(
-        "phi4-mcmc-{}k{:.4}-{:.4}-c{chains}-th{therm}-t{traj}-s{seed}.json",
+        "phi4-{CACHE_VERSION}-mcmc-{}k{:.4}-{:.4}-c{chains}-th{therm}-t{traj}-s{seed}.json",
         kappas.len(),
         kappas[0],
         kappas[kappas.len() - 1]
