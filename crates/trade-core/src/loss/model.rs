@@ -12,6 +12,27 @@ use trade_targets::Target;
 /// Rows per scratch tape when evaluating large sample sets.
 const CHUNK: usize = 1024;
 
+thread_local! {
+    /// A tape per thread for the no-gradient evaluations below: cleared and reused, so chunk
+    /// after chunk takes its buffers from the tape's pool instead of the allocator (fresh
+    /// 1024-row buffers cost page faults and zeroing on every chunk).
+    static EVAL_TAPE: std::cell::RefCell<Tape> = std::cell::RefCell::new(Tape::new());
+}
+
+/// Runs `f` on this thread's cleared evaluation tape (a fresh tape if it is already in use,
+/// e.g. by a model whose `log_prob` evaluates another model through these functions).
+fn with_eval_tape<R>(f: impl FnOnce(&mut Tape) -> R) -> R {
+    EVAL_TAPE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut t) => {
+            t.clear();
+            let out = f(&mut t);
+            t.clear(); // releases the shared parameter values
+            out
+        }
+        Err(_) => f(&mut Tape::new()),
+    })
+}
+
 /// `n` samples of `model(·|c)` (c constant, or per sample) and their log-densities, no gradient.
 pub fn sample(
     model: &dyn Distribution,
@@ -64,18 +85,21 @@ fn sample_inner(
     let mut start = 0;
     while start < n {
         let m = CHUNK.min(n - start);
-        let mut t: Tape = Tape::new();
-        let cm = c.slice(ndarray::s![start..start + m]).to_owned();
-        let cv = t.constant(cm.insert_axis(ndarray::Axis(1)));
-        let mut cond = Condition::c(cv);
-        if let Some(y) = y {
-            cond = cond.with_y(t.constant(y.slice(ndarray::s![start..start + m, ..]).to_owned()));
-        }
-        let (x, l) = model.sample_with_log_prob(&mut t, store, m, &cond, rng)?;
-        xs.slice_mut(ndarray::s![start..start + m, ..])
-            .assign(&t.value(x));
-        lq.slice_mut(ndarray::s![start..start + m])
-            .assign(&t.value(l).column(0));
+        with_eval_tape(|t| -> Result<(), CoreError> {
+            let cm = c.slice(ndarray::s![start..start + m]).to_owned();
+            let cv = t.constant(cm.insert_axis(ndarray::Axis(1)));
+            let mut cond = Condition::c(cv);
+            if let Some(y) = y {
+                cond =
+                    cond.with_y(t.constant(y.slice(ndarray::s![start..start + m, ..]).to_owned()));
+            }
+            let (x, l) = model.sample_with_log_prob(t, store, m, &cond, rng)?;
+            xs.slice_mut(ndarray::s![start..start + m, ..])
+                .assign(&t.value(x));
+            lq.slice_mut(ndarray::s![start..start + m])
+                .assign(&t.value(l).column(0));
+            Ok(())
+        })?;
         start += m;
     }
     Ok((xs, lq))
@@ -105,16 +129,18 @@ pub fn log_prob_with_y(
     while start < n {
         let m = CHUNK.min(n - start);
         let rows = ndarray::s![start..start + m, ..];
-        let mut t: Tape = Tape::new();
-        let xv = t.constant(x.slice(rows).to_owned());
-        let cv = t.constant(c.slice(rows).to_owned());
-        let mut cond = Condition::c(cv);
-        if let Some(y) = y {
-            cond = cond.with_y(t.constant(y.slice(rows).to_owned()));
-        }
-        let l = model.log_prob(&mut t, store, xv, &cond)?;
-        out.slice_mut(ndarray::s![start..start + m])
-            .assign(&t.value(l).column(0));
+        with_eval_tape(|t| -> Result<(), CoreError> {
+            let xv = t.constant(x.slice(rows).to_owned());
+            let cv = t.constant(c.slice(rows).to_owned());
+            let mut cond = Condition::c(cv);
+            if let Some(y) = y {
+                cond = cond.with_y(t.constant(y.slice(rows).to_owned()));
+            }
+            let l = model.log_prob(t, store, xv, &cond)?;
+            out.slice_mut(ndarray::s![start..start + m])
+                .assign(&t.value(l).column(0));
+            Ok(())
+        })?;
         start += m;
     }
     Ok(out)
@@ -185,19 +211,20 @@ pub fn marginal_log_prob(
         .enumerate()
         .map(|(k, r)| {
             let mut rng = trade_ad::rng_for(seed, k as u64);
-            let mut t: Tape = Tape::new();
-            let xv = t.constant(x.slice(ndarray::s![r.clone(), ..]).to_owned());
-            let cv = t.constant(Array2::from_elem((r.len(), 1), c));
-            let l = trade_flows::tsf::augmented_log_prob(
-                flow,
-                &mut t,
-                store,
-                xv,
-                &Condition::c(cv),
-                repeats,
-                &mut rng,
-            )?;
-            Ok(t.value(l).column(0).to_owned())
+            with_eval_tape(|t| {
+                let xv = t.constant(x.slice(ndarray::s![r.clone(), ..]).to_owned());
+                let cv = t.constant(Array2::from_elem((r.len(), 1), c));
+                let l = trade_flows::tsf::augmented_log_prob(
+                    flow,
+                    t,
+                    store,
+                    xv,
+                    &Condition::c(cv),
+                    repeats,
+                    &mut rng,
+                )?;
+                Ok(t.value(l).column(0).to_owned())
+            })
         })
         .collect::<Result<_, CoreError>>()?;
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
