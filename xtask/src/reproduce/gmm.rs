@@ -3,10 +3,12 @@
 //! temperatures, and report the KLD (`method.md` §13.3) at the nine table temperatures against
 //! the exact log Z of `trade_targets::gmm::reference`.
 
-use super::common::{MetricRow, Progress, Run, save_model, select_methods, write_report};
+mod report;
+
+use super::common::{Progress, Run, pm, save_model, select_methods, write_report};
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
-use ndarray::{Array1, Array2, s};
+use ndarray::{Array2, s};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -121,6 +123,11 @@ struct Setup {
     kl_batch: usize,
     /// Fraction of training before the TRADE / KL term of an NLL run switches on (paper: 0).
     term_start: f64,
+    /// Global gradient-norm clip (paper: 2.0; quick: 1.0, the calmest of the settings measured
+    /// over three seeds in docs/reproduce.md).
+    grad_clip: f64,
+    /// Seeds per method: `args.seed`, `args.seed + 1`, ….
+    runs: usize,
 }
 
 impl Setup {
@@ -148,6 +155,8 @@ impl Setup {
                 window_expect: 500,
                 kl_batch: 512,
                 term_start: 0.0,
+                grad_clip: 2.0,
+                runs: 1,
             },
             Profile::Quick => Self {
                 n_data: 6_144,
@@ -171,6 +180,8 @@ impl Setup {
                 window_expect: 200,
                 kl_batch: 256,
                 term_start: 0.5,
+                grad_clip: 1.0,
+                runs: 3,
             },
         }
     }
@@ -259,6 +270,20 @@ struct Data {
     reference: Vec<(f64, Array2<f64>, f64, f64)>,
     /// Exact samples at the plot temperatures (table columns [`PLOT_COLUMNS`]).
     plot: Vec<Array2<f64>>,
+    /// Wall seconds of the data phase's parts (samplers, quadrature, draws), for the report.
+    phases: Vec<(&'static str, f64)>,
+}
+
+impl Data {
+    /// "part 1.2 s, …" for the report and the terminal.
+    fn phase_times(&self) -> String {
+        let parts: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.1} s"))
+            .collect();
+        parts.join(", ")
+    }
 }
 
 /// Table columns whose temperatures get sample plots (T = 0.33598, 1, 2.97635).
@@ -268,20 +293,39 @@ fn draw(sampler: &GmmSampler, n: usize, seed: u64) -> Array2<f64> {
     sampler.sample(n, &mut Xoshiro256PlusPlus::seed_from_u64(seed))
 }
 
-/// Exact samplers are built once per temperature (the β > 1 ones hold a fine cell table) and
-/// the quadrature references of the nine table temperatures come from one pass over the grid.
+/// Runs `f` and returns its value with its wall seconds.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let started = Instant::now();
+    let value = f();
+    (value, started.elapsed().as_secs_f64())
+}
+
+/// Exact samplers are built once per temperature (the β > 1 ones hold a fine cell table), side
+/// by side with the quadrature references of the nine table temperatures (one pass over the
+/// grid). Every draw has its own seed, so drawing all sets in parallel gives the same numbers as
+/// drawing them one after the other.
 fn data(setup: &Setup) -> Result<Data> {
-    let train = draw(&GmmSampler::new(1.0)?, setup.n_data, 42);
+    let started = Instant::now();
     let table = table_temperatures();
     let val_t = if setup.validate_on_table {
         table.to_vec()
     } else {
         validation_temperatures()
     };
-    let samplers: Vec<GmmSampler> = val_t
-        .par_iter()
-        .map(|t| GmmSampler::new(1.0 / t))
-        .collect::<Result<_, _>>()?;
+    let betas: Vec<f64> = table.iter().map(|t| 1.0 / t).collect();
+    let ((samplers, t_samplers), (exact, t_quadrature)) = rayon::join(
+        || {
+            timed(|| {
+                val_t
+                    .par_iter()
+                    .map(|t| GmmSampler::new(1.0 / t))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        },
+        || timed(|| gmm::references(&betas)),
+    );
+    let (samplers, exact) = (samplers?, exact?);
+    let tables_done = started.elapsed().as_secs_f64();
     let sampler_at = |t: f64| {
         let k = val_t
             .iter()
@@ -289,33 +333,44 @@ fn data(setup: &Setup) -> Result<Data> {
             .expect("table temperatures are validation temperatures");
         &samplers[k]
     };
-    let val = val_t
-        .iter()
-        .zip(&samplers)
-        .enumerate()
-        .map(|(k, (&t, s))| (t, draw(s, setup.n_val, 100 + k as u64)))
-        .collect();
-    let betas: Vec<f64> = table.iter().map(|t| 1.0 / t).collect();
-    let exact = gmm::references(&betas)?;
+    let unit = GmmSampler::new(1.0)?;
+    // (sampler, draws, seed): training data, validation sets, reference sets, plot sets.
+    let mut jobs: Vec<(&GmmSampler, usize, u64)> = vec![(&unit, setup.n_data, 42)];
+    jobs.extend((0..val_t.len()).map(|k| (&samplers[k], setup.n_val, 100 + k as u64)));
+    jobs.extend(
+        (0..table.len()).map(|k| (sampler_at(table[k]), setup.n_reference, 200 + k as u64)),
+    );
+    jobs.extend(
+        PLOT_COLUMNS
+            .iter()
+            .map(|&c| (sampler_at(table[c]), setup.n_plot, 300 + c as u64)),
+    );
+    let mut drawn = jobs
+        .par_iter()
+        .map(|&(s, n, seed)| draw(s, n, seed))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut next = || drawn.next().expect("one set per job");
+    let train = next();
+    let val = val_t.iter().map(|&t| (t, next())).collect();
     let reference = table
         .iter()
         .zip(&exact)
-        .enumerate()
-        .map(|(k, (&t, r))| {
-            let x = draw(sampler_at(t), setup.n_reference, 200 + k as u64);
-            (t, x, r.log_z, r.entropy)
-        })
+        .map(|(&t, r)| (t, next(), r.log_z, r.entropy))
         .collect();
-    let plot = PLOT_COLUMNS
-        .iter()
-        .map(|&c| draw(sampler_at(table[c]), setup.n_plot, 300 + c as u64))
-        .collect();
+    let plot = PLOT_COLUMNS.iter().map(|_| next()).collect();
+    let phases = vec![
+        ("exact samplers (cell tables)", t_samplers),
+        ("quadrature references", t_quadrature),
+        ("draws", started.elapsed().as_secs_f64() - tables_done),
+    ];
     Ok(Data {
         ones: Arc::new(Array2::ones((train.nrows(), 1))),
         train: Arc::new(train),
         val,
         reference,
         plot,
+        phases,
     })
 }
 
@@ -452,11 +507,18 @@ struct Trained {
     diverged: Option<String>,
 }
 
-/// Trains one method (Adam, OneCycle, clip 2.0), validating every `val_every` epochs and keeping
-/// the parameters with the best mean validation NLL. A run that diverges keeps its best
-/// checkpoint so far and says so in the report.
-fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) -> Result<Trained> {
-    let seed = args.seed;
+/// Trains one method with seed `args.seed + run` (Adam, OneCycle, `grad_clip`), validating every
+/// `val_every` epochs and keeping the parameters with the best mean validation NLL. A run that
+/// diverges keeps its best checkpoint so far and says so in the report. Run 0 is saved in the
+/// method directory, run k in its `run-<k>`.
+fn train_method(
+    method: &str,
+    setup: &Setup,
+    data: &Data,
+    args: &ReproduceArgs,
+    run: usize,
+) -> Result<Trained> {
+    let seed = args.seed + run as u64;
     let config = match method {
         "tsf" => vp_flow(setup.tsf_blocks, seed),
         "nll" => rq_flow(false, &setup.hidden, seed),
@@ -473,7 +535,7 @@ fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) 
     let spec = Run {
         experiment: "gmm",
         method,
-        run: 0,
+        run,
         seed,
         steps,
         lr: if method == "tsf" {
@@ -488,7 +550,7 @@ fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) 
         steps,
         adam: AdamConfig::default(),
         schedule: Schedule::OneCycle(OneCycle::new(spec.lr, steps)),
-        grad_clip: 2.0,
+        grad_clip: setup.grad_clip,
         seed,
         chunk_rows: super::common::chunk_rows_for(setup.batch),
         max_consecutive_nonfinite: 20,
@@ -508,7 +570,7 @@ fn train_method(method: &str, setup: &Setup, data: &Data, args: &ReproduceArgs) 
     if args.resume {
         trainer.resume(&mut model.params, &mut objective)?;
     }
-    let mut bar = Progress::new(&format!("gmm {method}"), steps);
+    let mut bar = Progress::new(&format!("gmm {method} #{run}"), steps);
     let per_epoch = setup.n_data / setup.batch;
     let mut best: Option<(f64, usize, ParamStore)> = None;
     let mut diverged = None;
@@ -590,15 +652,58 @@ fn plot_samples(model: &FlowModel, n: usize, seed: u64) -> Result<Vec<Array2<f64
         .collect()
 }
 
-struct MethodResult {
-    method: String,
+/// One seed of one method.
+struct RunResult {
     /// (KLD, bootstrap std, NLL) per table temperature.
     kld: Vec<(f64, f64, f64)>,
     best_epoch: usize,
     best_val: f64,
     seconds: f64,
     diverged: Option<String>,
+}
+
+/// Every seed of one method; plot samples come from its first run.
+struct MethodResult {
+    method: String,
+    runs: Vec<RunResult>,
     samples: Vec<Array2<f64>>,
+}
+
+impl MethodResult {
+    /// KLD of every run at table column `col`.
+    fn kld_at(&self, col: usize) -> Vec<f64> {
+        self.runs.iter().map(|r| r.kld[col].0).collect()
+    }
+}
+
+/// Trains and evaluates every seed of one method.
+fn run_method(
+    method: &str,
+    setup: &Setup,
+    data: &Data,
+    args: &ReproduceArgs,
+) -> Result<MethodResult> {
+    let mut runs = Vec::new();
+    let mut samples = Vec::new();
+    for run in 0..setup.runs {
+        let seed = args.seed + run as u64;
+        let trained = train_method(method, setup, data, args, run)?;
+        if run == 0 {
+            samples = plot_samples(&trained.model, setup.n_plot, seed + 700)?;
+        }
+        runs.push(RunResult {
+            kld: kld(&trained.model, data, seed + 500)?,
+            best_epoch: trained.best_epoch,
+            best_val: trained.best_val,
+            seconds: trained.seconds,
+            diverged: trained.diverged,
+        });
+    }
+    Ok(MethodResult {
+        method: method.to_string(),
+        runs,
+        samples,
+    })
 }
 
 /// Runs the experiment; returns the summary line.
@@ -607,236 +712,37 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
     let setup = Setup::of(args.profile);
     let started = Instant::now();
     let data = data(&setup)?;
-    let mut results = Vec::new();
-    for m in &methods {
-        let trained = train_method(m, &setup, &data, args)?;
-        results.push(MethodResult {
-            method: m.clone(),
-            kld: kld(&trained.model, &data, args.seed + 500)?,
-            best_epoch: trained.best_epoch,
-            best_val: trained.best_val,
-            seconds: trained.seconds,
-            diverged: trained.diverged,
-            samples: plot_samples(&trained.model, setup.n_plot, args.seed + 700)?,
-        });
-    }
-    let dir = args.out.join("gmm");
-    let rows = metric_rows(&results, &data);
-    write_plots(&dir, &results, &data)?;
-    let md = report(
-        args.profile,
-        &setup,
-        &results,
-        &data,
-        started.elapsed().as_secs_f64(),
+    let data_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "gmm: data phase {data_seconds:.1} s ({})",
+        data.phase_times()
     );
+    let results = methods
+        .iter()
+        .map(|m| run_method(m, &setup, &data, args))
+        .collect::<Result<Vec<_>>>()?;
+    let dir = args.out.join("gmm");
+    let rows = report::metric_rows(&results, &data);
+    report::write_plots(&dir, &results, &data)?;
+    let wall = (data_seconds, started.elapsed().as_secs_f64());
+    let md = report::markdown(args, &setup, &results, &data, wall);
     write_report(&dir, &rows, &md)?;
     let summary: Vec<String> = results
         .iter()
         .map(|r| {
+            let at = |c: usize| pm(&r.kld_at(c), 3);
             format!(
-                "{}: KLD(T=0.207/1/4.83) {:.3}/{:.3}/{:.3}",
-                r.method, r.kld[0].0, r.kld[4].0, r.kld[8].0
+                "{}: KLD(T=0.207 / 1 / 4.83) {} / {} / {}",
+                r.method,
+                at(0),
+                at(4),
+                at(8)
             )
         })
         .collect();
-    Ok(format!("gmm: {}", summary.join("; ")))
-}
-
-fn metric_rows(results: &[MethodResult], data: &Data) -> Vec<MetricRow> {
-    let mut rows = Vec::new();
-    for r in results {
-        for ((t, ..), &(kld, std, nll)) in data.reference.iter().zip(&r.kld) {
-            for (metric, value, std) in [("kld", kld, std), ("nll", nll, 0.0)] {
-                rows.push(MetricRow {
-                    method: r.method.clone(),
-                    condition: *t,
-                    metric: metric.into(),
-                    value,
-                    std,
-                    n_runs: 1,
-                });
-            }
-        }
-    }
-    rows
-}
-
-/// The three sub-tables of `experiments.md` §3 (best per column bold) and the anchors.
-fn report(
-    profile: Profile,
-    setup: &Setup,
-    results: &[MethodResult],
-    data: &Data,
-    wall: f64,
-) -> String {
-    let mut md = format!(
-        "# 2D Gaussian mixture ({profile:?} profile)\n\n\
-         Trained at β = 1 on {} exact draws; KLD(T) = E_p_T[log p_T − log q(x|β = 1/T)] on {} exact \
-         samples per T with the exact log Z_T (quadrature, `trade_targets::gmm::reference`); ± is \
-         the std over 20 bootstrap resamples of the mean. Checkpoint: best mean validation NLL over \
-         {} ({} samples each), checked every {} epochs.\n\
-         Flow: 4 × [ActNorm → RQ (K = 10, MLP {:?}) → permutation] over N(0, β⁻¹I); VP: {} GIN \
-         blocks. {} epochs of batch {} (Adam + OneCycle, lr {}, clip 2.0); TRADE grid {} + 1 \
-         points, {} evaluation points/step, {} SNIS samples/point refreshed every {} steps; window \
-         P = {} × {} evaluation points, {} SNIS samples. One run, seed 0.\n\n",
-        data.train.nrows(),
-        setup.n_reference,
-        if setup.validate_on_table {
-            "the 9 table temperatures (quick profile; paper: the 15 evaluation temperatures)"
-        } else {
-            "the 15 evaluation temperatures"
-        },
-        setup.n_val,
-        setup.val_every,
-        setup.hidden,
-        setup.tsf_blocks,
-        setup.epochs,
-        setup.batch,
-        setup.lr,
-        setup.grid_points,
-        setup.grid_batch,
-        setup.n_snis,
-        setup.refresh_every,
-        setup.window_conditions,
-        setup.window_eval,
-        setup.window_expect,
-    );
-    for part in 0..3 {
-        let cols: Vec<usize> = (3 * part..3 * part + 3).collect();
-        md.push_str("| method |");
-        for &c in &cols {
-            md.push_str(&format!(" KLD T = {:.5} |", data.reference[c].0));
-        }
-        md.push_str("\n|---|---|---|---|\n");
-        for r in results {
-            md.push_str(&format!("| {} |", label(&r.method)));
-            for &c in &cols {
-                let best = results
-                    .iter()
-                    .map(|o| o.kld[c].0)
-                    .fold(f64::INFINITY, f64::min);
-                let (v, s) = (r.kld[c].0, r.kld[c].1);
-                let cell = format!("{v:.4} ± {s:.4}");
-                if v <= best {
-                    md.push_str(&format!(" **{cell}** |"));
-                } else {
-                    md.push_str(&format!(" {cell} |"));
-                }
-            }
-            md.push('\n');
-        }
-        md.push_str("| exact: log Z_T / entropy (ours) |");
-        for &c in &cols {
-            md.push_str(&format!(
-                " {:.4} / {:.4} |",
-                data.reference[c].2, data.reference[c].3
-            ));
-        }
-        md.push_str("\n| exact: log Z_T / entropy (spec table) |");
-        for &c in &cols {
-            md.push_str(&format!(
-                " {:.4} / {:.4} |",
-                SPEC_ANCHORS[c].0, SPEC_ANCHORS[c].1
-            ));
-        }
-        md.push_str("\n\n");
-    }
-    md.push_str("A perfect model has KLD = 0 (KLD = NLL − entropy).\n\n| method | selected epoch | mean validation NLL | train time | note |\n|---|---|---|---|---|\n");
-    for r in results {
-        md.push_str(&format!(
-            "| {} (`{}`) | {} | {:.4} | {:.0} s | {} |\n",
-            label(&r.method),
-            r.method,
-            r.best_epoch,
-            r.best_val,
-            r.seconds,
-            r.diverged.as_deref().unwrap_or("")
-        ));
-    }
-    md.push_str(&format!(
-        "\nPlots: `kld_vs_T.svg`, `samples_T{{0.33598,1,2.97635}}.svg` (model samples vs exact), \
-         `marginal_x0_T{{…}}.svg`.\n\nWall time {wall:.0} s.\n"
-    ));
-    md
-}
-
-/// KLD vs T for every method; sample panels and x₀ marginals at the [`PLOT_COLUMNS`]
-/// temperatures vs exact samples.
-fn write_plots(dir: &std::path::Path, results: &[MethodResult], data: &Data) -> Result<()> {
-    use crate::plot::{Panel, Series, histogram_series, line_chart, scatter_panels};
-    let save = |name: &str, svg: String| super::common::save_svg(dir, name, &svg);
-    let kld_series: Vec<Series> = results
-        .iter()
-        .map(|r| Series {
-            label: r.method.clone(),
-            points: data
-                .reference
-                .iter()
-                .zip(&r.kld)
-                .map(|((t, ..), k)| (t.log10(), k.0.max(1e-4).log10()))
-                .collect(),
-            dashed: false,
-        })
-        .collect();
-    save(
-        "kld_vs_T.svg",
-        line_chart(
-            "2D GMM: KLD vs T (trained at T = 1)",
-            "log₁₀ T",
-            "log₁₀ KLD (nats)",
-            &kld_series,
-        ),
-    )?;
-    for (k, &col) in PLOT_COLUMNS.iter().enumerate() {
-        let (t, exact) = (table_temperatures()[col], &data.plot[k]);
-        let t = (t * 1e5).round() / 1e5;
-        let pts = |x: &Array2<f64>| -> Vec<(f64, f64)> {
-            x.rows().into_iter().map(|r| (r[0], r[1])).collect()
-        };
-        let panel = |label: String, points: Vec<(f64, f64)>| Panel {
-            label,
-            points,
-            segments: Vec::new(),
-        };
-        let mut panels = vec![panel(format!("exact T = {t}"), pts(exact))];
-        panels.extend(
-            results
-                .iter()
-                .map(|r| panel(r.method.clone(), pts(&r.samples[k]))),
-        );
-        save(
-            &format!("samples_T{t}.svg"),
-            scatter_panels(
-                &format!("2D GMM: samples at T = {t}"),
-                &panels,
-                (-10.0, 10.0),
-                4,
-            ),
-        )?;
-        let mut hs: Vec<Series> = results
-            .iter()
-            .map(|r| {
-                let x0: Array1<f64> = r.samples[k].column(0).to_owned();
-                histogram_series(&r.method, x0.into_iter(), (-10.0, 10.0), 80, false)
-            })
-            .collect();
-        hs.push(histogram_series(
-            "exact",
-            exact.column(0).to_owned().into_iter(),
-            (-10.0, 10.0),
-            80,
-            true,
-        ));
-        save(
-            &format!("marginal_x0_T{t}.svg"),
-            line_chart(
-                &format!("2D GMM: marginal of x₀ at T = {t}"),
-                "x₀",
-                "density",
-                &hs,
-            ),
-        )?;
-    }
-    Ok(())
+    Ok(format!(
+        "gmm ({} seed(s)): {}",
+        setup.runs,
+        summary.join("; ")
+    ))
 }
