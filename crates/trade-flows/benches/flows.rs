@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ndarray::{Array2, s};
 use std::hint::black_box;
 use std::time::Duration;
-use trade_ad::{DataParallel, Tape};
+use trade_ad::{DataParallel, MatmulPrecision, Tape};
 use trade_flows::config::ConditionConfig;
 use trade_flows::{
     BaseConfig, Condition, ConditionInput, ConditionerConfig, Distribution, FlowConfig, FlowModel,
@@ -195,7 +195,8 @@ fn trade_step_flops(m: &FlowModel, n: usize) -> u64 {
 /// The trainer's shape of the TRADE step: `DataParallel` with 64-row chunks (the multi-well
 /// experiment's `chunk_rows`) and 256-row chunks on a pool of 1 and 2 threads; the same bits
 /// for both thread counts. Throughput is the step's matrix-product flops, so criterion's
-/// "elem/s" is the achieved matmul flop/s.
+/// "elem/s" is the achieved matmul flop/s. `_f32` rows run the matrix products in f32
+/// (`MatmulPrecision::F32`).
 fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
@@ -204,14 +205,25 @@ fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &
     for &n in batches {
         let (x, cv) = inputs(m.flow.dim(), n);
         g.throughput(Throughput::Elements(trade_step_flops(m, n)));
-        for (chunk, threads) in [(64, 1), (64, 2), (256, 1), (256, 2)] {
+        for (chunk, threads, precision) in [
+            (64, 1, MatmulPrecision::Native),
+            (64, 2, MatmulPrecision::Native),
+            (256, 1, MatmulPrecision::Native),
+            (256, 2, MatmulPrecision::Native),
+            (256, 2, MatmulPrecision::F32),
+        ] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let mut dp: DataParallel = DataParallel::new(chunk);
+            let mut dp: DataParallel = DataParallel::new(chunk).with_matmul_precision(precision);
+            let suffix = if precision == MatmulPrecision::F32 {
+                "_f32"
+            } else {
+                ""
+            };
             let id = BenchmarkId::new(
-                format!("trade_step_chunks{chunk}_threads{threads}"),
+                format!("trade_step_chunks{chunk}_threads{threads}{suffix}"),
                 format!("dim={},batch={n}", m.flow.dim()),
             );
             g.bench_function(id, |b| {
