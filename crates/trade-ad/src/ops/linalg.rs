@@ -18,6 +18,18 @@ use std::cell::RefCell;
 /// inner dimension k), as in a float32 PyTorch model, while sums, exponentials, the spline and
 /// the optimiser stay in f64. A training speed option, not for gradient checks: the
 /// finite-difference oracle needs `Native`.
+///
+/// ```
+/// use trade_ad::{MatmulPrecision, Tape};
+/// use ndarray::array;
+///
+/// let mut tape: Tape = Tape::new();
+/// tape.set_matmul_precision(MatmulPrecision::F32);
+/// let a = tape.leaf(array![[0.1, 0.2], [0.3, 0.4]]);
+/// let y = tape.matmul(a, a);
+/// let exact = 0.1 * 0.1 + 0.2 * 0.3; // y[0, 0] in f64
+/// assert!((tape.value(y)[[0, 0]] - exact).abs() < 1e-7); // f32 rounding, not f64's 1e-17
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatmulPrecision {
