@@ -123,27 +123,27 @@ pub fn log_prob_with_y(
     c: ArrayView2<f64>,
     y: Option<ArrayView2<f64>>,
 ) -> Result<Array1<f64>, CoreError> {
-    let n = x.nrows();
-    let mut out = Array1::zeros(n);
-    let mut start = 0;
-    while start < n {
-        let m = CHUNK.min(n - start);
-        let rows = ndarray::s![start..start + m, ..];
-        with_eval_tape(|t| -> Result<(), CoreError> {
-            let xv = t.constant(x.slice(rows).to_owned());
-            let cv = t.constant(c.slice(rows).to_owned());
-            let mut cond = Condition::c(cv);
-            if let Some(y) = y {
-                cond = cond.with_y(t.constant(y.slice(rows).to_owned()));
-            }
-            let l = model.log_prob(t, store, xv, &cond)?;
-            out.slice_mut(ndarray::s![start..start + m])
-                .assign(&t.value(l).column(0));
-            Ok(())
-        })?;
-        start += m;
-    }
-    Ok(out)
+    use rayon::prelude::*;
+    // Chunks are independent (no randomness), so they run on the rayon pool; the result does
+    // not depend on the thread count.
+    let parts: Vec<Array1<f64>> = trade_ad::chunk_ranges(x.nrows(), CHUNK)
+        .into_par_iter()
+        .map(|r| {
+            let rows = ndarray::s![r, ..];
+            with_eval_tape(|t| {
+                let xv = t.constant(x.slice(rows).to_owned());
+                let cv = t.constant(c.slice(rows).to_owned());
+                let mut cond = Condition::c(cv);
+                if let Some(y) = y {
+                    cond = cond.with_y(t.constant(y.slice(rows).to_owned()));
+                }
+                let l = model.log_prob(t, store, xv, &cond)?;
+                Ok(t.value(l).column(0).to_owned())
+            })
+        })
+        .collect::<Result<_, CoreError>>()?;
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(ndarray::concatenate(ndarray::Axis(0), &views).unwrap_or_else(|_| Array1::zeros(0)))
 }
 
 /// U(x; c) of a `Target` as a tape op (n, d) → (n, 1) with its hand-written gradient; c is a
