@@ -2,7 +2,7 @@
 //! Reports NLL and ESS at T = 0.5 and T = 1 beside the paper's numbers and the exact entropy.
 
 use super::common::{
-    MetricRow, Run, ess_at, nll_at, pm, save_model, select_methods, train, write_report,
+    MetricRow, Run, ess_at, kl_at, nll_at, pm, save_model, select_methods, train, write_report,
 };
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
@@ -78,14 +78,17 @@ impl Setup {
                 tsf_augmentation: 5,
                 n_curve: 20_000,
             },
+            // 100 000 samples (as the paper profile) and 6 epochs: the KL at T = 0.5 is limited
+            // by the training set far more than by the steps (measured 2026-11-23: 25 000
+            // samples × 12 epochs 0.020 nats, 100 000 × 6 epochs 0.0076, same step budget ×2).
             Profile::Quick => Self {
-                n_data: 25_000,
-                n_reference: 20_000,
+                n_data: 100_000,
+                n_reference: 100_000,
                 n_ess: 10_000,
                 blocks: 4,
                 hidden: vec![64, 64],
                 batch: 256,
-                epochs: 12,
+                epochs: 6,
                 lr: 2e-3,
                 runs: 1,
                 grid_points: 20,
@@ -213,6 +216,8 @@ fn losses(
 
 struct RunResult {
     nll: [f64; 2],
+    /// KL(p ‖ q) at T = 0.5 and 1 on the same samples as `nll`: (mean, standard error).
+    kl: [(f64, f64); 2],
     ess: [f64; 2],
     seconds: f64,
     /// (T, NLL, ESS %) on the plotting grid (first run only).
@@ -296,6 +301,7 @@ fn train_one(
     let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;
     save_model(args, &spec, &model)?;
     let target = MultiWell::new(5)?;
+    let log_z = |t: f64| trade_targets::multi_well::reference(5, t).map(|r| r.log_z);
     let (curve, marginals) = if run == 0 {
         curves(&model, setup.n_curve, seed)?
     } else {
@@ -307,6 +313,10 @@ fn train_one(
         nll: [
             nll_at(&model, &data.reference, 0.5)?,
             nll_at(&model, &data.val, 1.0)?,
+        ],
+        kl: [
+            kl_at(&model, &target, &data.reference, 0.5, log_z(0.5)?)?,
+            kl_at(&model, &target, &data.val, 1.0, log_z(1.0)?)?,
         ],
         ess: [
             ess_at(&model, &target, setup.n_ess, 0.5, seed + 1000)?,
@@ -348,11 +358,15 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
             col(&|r| r.ess[0]),
             col(&|r| r.ess[1]),
         );
+        let (k05, k10) = (col(&|r| r.kl[0].0), col(&|r| r.kl[1].0));
+        let se = |k: usize| col(&|r| r.kl[k].1).iter().cloned().fold(0.0, f64::max);
         for (t, metric, v) in [
             (0.5, "nll", &n05),
             (1.0, "nll", &n10),
             (0.5, "ess", &e05),
             (1.0, "ess", &e10),
+            (0.5, "kl", &k05),
+            (1.0, "kl", &k10),
         ] {
             let (value, std) = trade_core::metrics::mean_std(v);
             rows.push(MetricRow {
@@ -367,11 +381,15 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         let p = paper(m).map_or("—".to_string(), |(n, e)| format!("{n} / {e} %"));
         let secs = col(&|r| r.seconds).iter().sum::<f64>() / results.len() as f64;
         table.push_str(&format!(
-            "| {m} | {} | {} | {} % | {} % | {p} | {secs:.0} s |\n",
+            "| {m} | {} | {} | {} % | {} % | {} (se {:.4}) | {} (se {:.4}) | {p} | {secs:.0} s |\n",
             pm(&n05, 3),
             pm(&n10, 3),
             pm(&e05, 1),
-            pm(&e10, 1)
+            pm(&e10, 1),
+            pm(&k05, 4),
+            se(0),
+            pm(&k10, 4),
+            se(1),
         ));
         summary.push(format!(
             "{m}: NLL(0.5) {} ESS(0.5) {} %",
@@ -391,10 +409,12 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
          Flow: {} RQ blocks, MLP {:?}, batch {}, {} epochs, lr {}; {} run(s) per method; {} training samples.\n\
          `tsf`: {} GIN blocks (no c-input, x-independent log-det) over N(0, T·I) with {} augmentation dimensions\n\
          a ~ N(0, T·I), lr {}; its NLL is the marginal importance estimate with {} draws of a per point (biased high\n\
-         by Jensen's gap), its ESS uses the joint weights p̃(x)N(a)/q(x, a) (a lower bound on the marginal ESS).\n\n\
-         | method | NLL T=0.5 | NLL T=1.0 | ESS T=0.5 | ESS T=1.0 | paper NLL / ESS (T=0.5) | train time / run |\n\
-         |---|---|---|---|---|---|---|\n{table}\
-         | exact (entropy) | {:.4} | {:.4} | 100 % | 100 % | | |\n\n{goal}\n\nWall time {:.0} s.\n",
+         by Jensen's gap), its ESS uses the joint weights p̃(x)N(a)/q(x, a) (a lower bound on the marginal ESS).\n\
+         KL = mean of log p − log q on the same exact samples as the NLL (exact log Z); NLL = entropy + KL, so entropy + KL\n\
+         estimates the NLL without the sampling noise of −log p (se: the largest per-run standard error).\n\n\
+         | method | NLL T=0.5 | NLL T=1.0 | ESS T=0.5 | ESS T=1.0 | KL T=0.5 | KL T=1.0 | paper NLL / ESS (T=0.5) | train time / run |\n\
+         |---|---|---|---|---|---|---|---|---|\n{table}\
+         | exact (entropy) | {:.4} | {:.4} | 100 % | 100 % | 0 | 0 | | |\n\n{goal}\n\nWall time {:.0} s.\n",
         args.profile,
         setup.blocks,
         setup.hidden,
@@ -423,17 +443,22 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
 /// Whether the trade-grid run meets the issue's goal for this profile.
 fn goal_line(profile: Profile, grid: &[(String, f64)]) -> String {
     let get = |m: &str| grid.iter().find(|(k, _)| k == m).map(|(_, v)| *v);
-    let (Some(nll), Some(ess)) = (get("nll"), get("ess")) else {
+    let (Some(nll), Some(ess), Some(kl)) = (get("nll"), get("ess"), get("kl")) else {
         return "Goal: trade-grid was not run.".into();
     };
     let (max_nll, min_ess) = match profile {
         Profile::Quick => (2.30, 80.0),
         Profile::Paper => (2.212, 98.0),
     };
+    let nll_cv = ENTROPY[0].1 + kl;
     let met = nll <= max_nll && ess >= min_ess;
+    let met_cv = nll_cv <= max_nll && ess >= min_ess;
+    let word = |m: bool| if m { "met" } else { "not met" };
     format!(
-        "Goal ({profile:?}): trade-grid NLL(T=0.5) ≤ {max_nll} and ESS(T=0.5) ≥ {min_ess} %: **{}** (NLL {nll:.3}, ESS {ess:.1} %).",
-        if met { "met" } else { "not met" }
+        "Goal ({profile:?}): trade-grid NLL(T=0.5) ≤ {max_nll} and ESS(T=0.5) ≥ {min_ess} %: **{}** by the plain \
+         NLL ({nll:.4}), **{}** by entropy + KL ({nll_cv:.4}); ESS {ess:.1} %.",
+        word(met),
+        word(met_cv)
     )
 }
 
