@@ -49,7 +49,8 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The benches, as `cargo bench` argument lists; quick keeps the gemm and multi-well ones.
+/// The benches, as `cargo bench` argument lists; quick keeps the gemm and multi-well ones and
+/// the quick-size training steps.
 fn bench_commands(quick: bool) -> Vec<Vec<&'static str>> {
     if quick {
         return vec![
@@ -62,6 +63,7 @@ fn bench_commands(quick: bool) -> Vec<Vec<&'static str>> {
                 "--",
                 "multi_well/.*batch=512",
             ],
+            vec!["-p", "trade-core", "--bench", "train_step", "--", "quick"],
         ];
     }
     vec![
@@ -75,6 +77,7 @@ fn bench_commands(quick: bool) -> Vec<Vec<&'static str>> {
             "--bench",
             "alanine",
         ],
+        vec!["-p", "trade-core", "--bench", "train_step"],
     ]
 }
 
