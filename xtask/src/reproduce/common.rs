@@ -123,25 +123,26 @@ pub fn nll_at(model: &FlowModel, x: &Array2<f64>, c: f64) -> Result<f64> {
     Ok(metrics::nll(lq.as_slice().expect("contiguous")))
 }
 
-/// KL(p ‖ q) at c from exact samples `x` of p: the mean of log p(x) − log q(x|c) with its
-/// standard error, where log p = −U(x; c) − log Z(c) with the exact `log_z`. Adding the exact
-/// entropy gives an estimate of the NLL with far less variance than the plain mean of −log q
-/// (the log p term is a control variate: its mean is known exactly), so it can tell a 0.003-nat
-/// gap from sampling noise.
-pub fn kl_at(
+/// NLL and KL(p ‖ q) at c from exact samples `x` of p, from one evaluation of log q: the NLL
+/// (as [`nll_at`]) and the mean of log p(x) − log q(x|c) with its standard error, where
+/// log p = −U(x; c) − log Z(c) with the exact `log_z`. Entropy + KL estimates the NLL with far
+/// less variance than the plain mean of −log q (the log p term is a control variate whose mean
+/// is known exactly), so it can tell a 0.003-nat gap from sampling noise.
+pub fn nll_and_kl_at(
     model: &FlowModel,
     target: &dyn Target,
     x: &Array2<f64>,
     c: f64,
     log_z: f64,
-) -> Result<(f64, f64)> {
+) -> Result<(f64, (f64, f64))> {
     let lq = log_q_at(model, x, c)?;
     let u = target.energy(x.view(), Array1::from_elem(x.nrows(), c).view());
     let d: Vec<f64> = u.iter().zip(&lq).map(|(u, l)| -u - log_z - l).collect();
     let n = d.len() as f64;
     let mean = d.iter().sum::<f64>() / n;
     let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-    Ok((mean, (var / n).sqrt()))
+    let nll = metrics::nll(lq.as_slice().expect("contiguous"));
+    Ok((nll, (mean, (var / n).sqrt())))
 }
 
 /// log q(x|c) per row: exact, or the marginal importance estimate for augmented flows.

@@ -2,7 +2,8 @@
 //! Reports NLL and ESS at T = 0.5 and T = 1 beside the paper's numbers and the exact entropy.
 
 use super::common::{
-    MetricRow, Run, ess_at, kl_at, nll_at, pm, save_model, select_methods, train, write_report,
+    MetricRow, Run, ess_at, nll_and_kl_at, nll_at, pm, save_model, select_methods, train,
+    write_report,
 };
 use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
@@ -307,17 +308,13 @@ fn train_one(
     } else {
         Default::default()
     };
+    let (nll05, kl05) = nll_and_kl_at(&model, &target, &data.reference, 0.5, log_z(0.5)?)?;
+    let (nll10, kl10) = nll_and_kl_at(&model, &target, &data.val, 1.0, log_z(1.0)?)?;
     Ok(RunResult {
         curve,
         marginals,
-        nll: [
-            nll_at(&model, &data.reference, 0.5)?,
-            nll_at(&model, &data.val, 1.0)?,
-        ],
-        kl: [
-            kl_at(&model, &target, &data.reference, 0.5, log_z(0.5)?)?,
-            kl_at(&model, &target, &data.val, 1.0, log_z(1.0)?)?,
-        ],
+        nll: [nll05, nll10],
+        kl: [kl05, kl10],
         ess: [
             ess_at(&model, &target, setup.n_ess, 0.5, seed + 1000)?,
             ess_at(&model, &target, setup.n_ess, 1.0, seed + 2000)?,
