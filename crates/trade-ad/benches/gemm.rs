@@ -1,5 +1,6 @@
-//! Criterion gemm microbenchmark: ndarray's matrix product (matrixmultiply) in f64 and f32 on
-//! one thread, square n = 256 / 512 / 1024 (the machine's practical peak) and the conditioner's
+//! Criterion gemm microbenchmark: the tape's matrix product (`Tape::matmul`, the `gemm` crate;
+//! id `matmul`) and, for comparison, ndarray's `general_mat_mul` (matrixmultiply; id
+//! `matrixmultiply`) in f64 and f32 on one thread, square n = 256 / 512 / 1024 (the machine's practical peak) and the conditioner's
 //! shapes (m × 256 · 256 × 256, m = 64 / 512; m = 256 is the first square case). Throughput is in flops (2·m·k·n), so
 //! criterion's "elem/s" is flop/s; `cargo xtask bench` turns it into GFLOP/s.
 
@@ -9,6 +10,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
 use std::hint::black_box;
+use trade_ad::Tape;
 use std::time::Duration;
 
 fn shapes() -> Vec<(usize, usize, usize)> {
@@ -23,7 +25,7 @@ fn shapes() -> Vec<(usize, usize, usize)> {
 
 fn bench_type<T>(c: &mut Criterion, name: &str, from: fn(f64) -> T)
 where
-    T: ndarray::LinalgScalar + Send + Sync,
+    T: ndarray::LinalgScalar + trade_ad::Float + Send + Sync,
 {
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
@@ -34,15 +36,23 @@ where
         let b = Array2::from_shape_fn((k, n), |(i, j)| from(((i * 5 + j) % 13) as f64 * 0.1));
         let mut out = Array2::from_elem((m, n), from(0.0));
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
-        g.bench_function(
-            BenchmarkId::new("matmul", format!("m={m},k={k},n={n}")),
-            |bch| {
-                bch.iter(|| {
-                    general_mat_mul(from(1.0), &a, &b, from(0.0), &mut out);
-                    black_box(&out);
-                })
-            },
-        );
+        let shape = format!("m={m},k={k},n={n}");
+        let mut tape: Tape<T> = Tape::new();
+        g.bench_function(BenchmarkId::new("matmul", &shape), |bch| {
+            bch.iter(|| {
+                // Copying the operands onto the tape is O(mk + kn) against the product's O(mkn).
+                tape.clear();
+                let (av, bv) = (tape.constant(a.clone()), tape.constant(b.clone()));
+                let y = tape.matmul(av, bv);
+                black_box(tape.value(y)[[0, 0]]);
+            })
+        });
+        g.bench_function(BenchmarkId::new("matrixmultiply", &shape), |bch| {
+            bch.iter(|| {
+                general_mat_mul(from(1.0), &a, &b, from(0.0), &mut out);
+                black_box(&out);
+            })
+        });
     }
     g.finish();
 }
