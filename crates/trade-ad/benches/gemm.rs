@@ -10,8 +10,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
 use std::hint::black_box;
-use trade_ad::Tape;
 use std::time::Duration;
+use trade_ad::Tape;
 
 fn shapes() -> Vec<(usize, usize, usize)> {
     vec![

@@ -35,7 +35,7 @@ fn forward_scalar<F: Float>(op: Unary, x: F) -> F {
         Unary::Tanh => x.tanh(),
         Unary::Sigmoid => sigmoid(x),
         Unary::Softplus => x.max(F::zero()) + (-x.abs()).exp().ln_1p(),
-        Unary::Silu => x * sigmoid(x),
+        Unary::Silu => silu::silu_value(x),
         Unary::Relu => x.max(F::zero()),
         Unary::Atan => x.atan(),
         Unary::Sqrt => x.sqrt(),
@@ -145,9 +145,15 @@ fn has_zero_derivative(op: Unary) -> bool {
 
 /// Writes f(x) into `out` (same shape; its old contents are ignored).
 pub(crate) fn forward_into<F: Float>(op: Unary, x: ArrayView2<F>, out: &mut Array2<F>) {
-    Zip::from(out)
-        .and(&x)
-        .for_each(|o, &v| *o = forward_scalar(op, v));
+    match op {
+        // The conditioners' activation: a loop of its own (no per-element dispatch, no branch).
+        Unary::Silu => Zip::from(out)
+            .and(&x)
+            .for_each(|o, &v| *o = silu::silu_value(v)),
+        _ => Zip::from(out)
+            .and(&x)
+            .for_each(|o, &v| *o = forward_scalar(op, v)),
+    }
 }
 
 /// Reverse rule: `g ⊙ f'(x)`.

@@ -20,6 +20,13 @@ pub(crate) fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
+/// silu(x) = x σ(x) = x / (1 + e^{−x}), branch-free: e^{−x} overflows to +∞ for x < −709 and
+/// gives −0, the correctly rounded limit; within 3 ulp of x·σ(x) elsewhere (tested).
+#[inline]
+pub(crate) fn silu_value<F: Float>(x: F) -> F {
+    x / (F::one() + (-x).exp())
+}
+
 /// σ(x) from y = silu(x) = x σ(x) without an exp (to an ulp); near 0, and where y has
 /// underflowed, it is recomputed.
 #[inline]
@@ -151,6 +158,22 @@ mod tests {
 
     fn silu(x: f64) -> f64 {
         x * sigmoid(x)
+    }
+
+    #[test]
+    fn branch_free_value_agrees_with_x_sigma_x() {
+        for i in -40_000..=40_000 {
+            let x = f64::from(i) * 1e-3;
+            let (fast, reference) = (silu_value(x), silu(x));
+            let ulp = reference.abs().max(f64::MIN_POSITIVE) * f64::EPSILON;
+            assert!(
+                (fast - reference).abs() <= 3.0 * ulp,
+                "x = {x}: {fast} vs {reference}"
+            );
+        }
+        assert_eq!(silu_value(-800.0_f64).to_bits(), (-0.0_f64).to_bits());
+        assert_eq!(silu_value(800.0_f64).to_bits(), 800.0_f64.to_bits());
+        assert!(silu_value(f64::NAN).is_nan());
     }
 
     /// Central difference of `f` at x (step 1e-5: error ~1e-10 for these smooth functions).
