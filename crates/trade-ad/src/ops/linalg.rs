@@ -45,9 +45,10 @@ thread_local! {
 }
 
 /// y = a·b (any strides; `y` overwritten) with the `gemm` crate's f32/f64 kernels, single
-/// threaded (the data-parallel chunks are the parallelism). It runs the multi-well products
-/// 1.2–1.35× faster than matrixmultiply on this machine kind (`docs/performance.md`), and its
-/// summation order depends only on the shapes, so results do not depend on the thread count.
+/// threaded (the data-parallel chunks are the parallelism). On this machine kind it runs the
+/// multi-well MLP's f64 products up to 1.4× faster than matrixmultiply (the reverse sweep's
+/// transposed ones most), f32 about as fast (`docs/performance.md`); its summation order depends
+/// only on shapes and layouts, so results do not depend on the thread count.
 #[allow(unsafe_code)] // the one unsafe call of the workspace: gemm has no safe API
 fn product_into<T: Float>(a: ArrayView2<T>, b: ArrayView2<T>, y: &mut Array2<T>) {
     let ((m, k), n) = (a.dim(), b.ncols());
