@@ -243,6 +243,35 @@ impl<F: Float> ParamStore<F> {
             .collect()
     }
 
+    /// A new store (its own identity on tapes) with the same names, handles, shapes and
+    /// trainable flags, every value converted element-wise to `G` through f64 (rounded to
+    /// nearest when narrowing: f64 → f32; exact when widening or keeping the type). A flow built
+    /// into this store keeps working with the cast one, since handles are positions.
+    ///
+    /// ```
+    /// use trade_ad::{Init, ParamStore};
+    /// use rand::SeedableRng;
+    ///
+    /// let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+    /// let mut store = ParamStore::<f64>::new();
+    /// let w = store.add("w", (2, 3), Init::Normal(1.0), &mut rng).unwrap();
+    /// let f32_store: ParamStore<f32> = store.cast();
+    /// assert_eq!(f32_store.name(w), "w");
+    /// assert_eq!(f32_store.get(w)[[1, 2]], store.get(w)[[1, 2]] as f32);
+    /// ```
+    pub fn cast<G: Float>(&self) -> ParamStore<G> {
+        ParamStore {
+            uid: next_uid(),
+            names: self.names.clone(),
+            values: self
+                .values
+                .iter()
+                .map(|v| Arc::new(v.mapv(|x| G::c(x.f64()))))
+                .collect(),
+            trainable: self.trainable.clone(),
+        }
+    }
+
     /// Serialises names, shapes, trainable flags and values (f64, shortest round-trip text:
     /// loading gives back identical bits).
     pub fn to_json(&self) -> String {
@@ -304,5 +333,56 @@ impl<F: Float> ParamStore<F> {
             self.values[mine.0] = other.shared(id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn store() -> ParamStore<f64> {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut s = ParamStore::new();
+        s.add("a.weight", (3, 4), Init::Normal(1.0), &mut rng)
+            .unwrap();
+        let b = s
+            .add_value("a.bias", Array2::from_elem((1, 4), 0.1))
+            .unwrap();
+        s.add_value(
+            "perm.indices",
+            Array2::from_shape_fn((1, 5), |(_, j)| j as f64),
+        )
+        .unwrap();
+        s.set_trainable(b, false);
+        s
+    }
+
+    #[test]
+    fn cast_keeps_handles_names_flags_and_rounds_values() {
+        let s = store();
+        let c: ParamStore<f32> = s.cast();
+        assert_ne!(c.uid(), s.uid());
+        assert_eq!(c.len(), s.len());
+        for id in s.ids() {
+            assert_eq!(c.name(id), s.name(id));
+            assert_eq!(c.id(s.name(id)), Some(id));
+            assert_eq!(c.is_trainable(id), s.is_trainable(id));
+            assert_eq!(c.get(id).dim(), s.get(id).dim());
+            for (&x, &y) in s.get(id).iter().zip(c.get(id).iter()) {
+                assert_eq!(y.to_bits(), (x as f32).to_bits());
+            }
+        }
+        // Widening back is exact on the f32 values; f64 → f64 is a bit-exact copy.
+        let back: ParamStore<f64> = c.cast();
+        let same: ParamStore<f64> = s.cast();
+        for id in s.ids() {
+            for (&x, &y) in c.get(id).iter().zip(back.get(id).iter()) {
+                assert_eq!(f64::from(x).to_bits(), y.to_bits());
+            }
+            for (&x, &y) in s.get(id).iter().zip(same.get(id).iter()) {
+                assert_eq!(x.to_bits(), y.to_bits());
+            }
+        }
     }
 }
