@@ -9,7 +9,7 @@ use rand::RngCore;
 use rand_distr::{Distribution as _, StandardNormal};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// How the variance of an isotropic Gaussian base depends on c.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,11 @@ impl Gaussian {
     }
 
     /// The per-sample variance v(c) as an (n, 1) tape value (None: v = 1).
-    fn variance(&self, tape: &mut Tape, cond: &Condition) -> Result<Option<Var>, FlowError> {
+    fn variance<F: Float>(
+        &self,
+        tape: &mut Tape<F>,
+        cond: &Condition,
+    ) -> Result<Option<Var>, FlowError> {
         match self.scaling {
             Scaling::Standard => Ok(None),
             Scaling::Temperature => cond
@@ -78,7 +82,12 @@ impl Gaussian {
         }
     }
 
-    fn check_c(&self, tape: &Tape, cond: &Condition, n: usize) -> Result<(), FlowError> {
+    fn check_c<F: Float>(
+        &self,
+        tape: &Tape<F>,
+        cond: &Condition,
+        n: usize,
+    ) -> Result<(), FlowError> {
         match (self.scaling, cond.c) {
             (Scaling::Standard, _) | (_, None) => Ok(()),
             (_, Some(c)) => check_condition(tape, "c", c, (n, 1), true),
@@ -86,7 +95,7 @@ impl Gaussian {
     }
 
     /// −|z|²/(2v) − (d/2) ln(2πv), on the tape.
-    fn log_density(&self, tape: &mut Tape, z: Var, var: Option<Var>) -> Var {
+    fn log_density<F: Float>(&self, tape: &mut Tape<F>, z: Var, var: Option<Var>) -> Var {
         let d = self.dim as f64;
         let sq = tape.square(z);
         let r2 = tape.sum(sq, Some(Axis(1)));
@@ -107,15 +116,15 @@ impl Gaussian {
     }
 }
 
-impl Distribution for Gaussian {
+impl<F: Float> Distribution<F> for Gaussian {
     fn dim(&self) -> usize {
         self.dim
     }
 
     fn log_prob(
         &self,
-        tape: &mut Tape,
-        _: &ParamStore,
+        tape: &mut Tape<F>,
+        _: &ParamStore<F>,
         x: Var,
         cond: &Condition,
     ) -> Result<Var, FlowError> {
@@ -127,15 +136,17 @@ impl Distribution for Gaussian {
 
     fn sample_with_log_prob(
         &self,
-        tape: &mut Tape,
-        _: &ParamStore,
+        tape: &mut Tape<F>,
+        _: &ParamStore<F>,
         n_samples: usize,
         cond: &Condition,
         rng: &mut dyn RngCore,
     ) -> Result<(Var, Var), FlowError> {
         self.check_c(tape, cond, n_samples)?;
-        let eps: Array2<f64> =
-            Array2::from_shape_simple_fn((n_samples, self.dim), || StandardNormal.sample(rng));
+        // Drawn in f64 (the same stream for every F), then converted.
+        let eps: Array2<F> = Array2::from_shape_simple_fn((n_samples, self.dim), || {
+            F::c(StandardNormal.sample(rng))
+        });
         let eps = tape.constant(eps);
         let var = self.variance(tape, cond)?;
         let z = match var {

@@ -7,7 +7,7 @@
 
 use ndarray::{Array2, ArrayView2};
 use std::fmt;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// What a layer may condition on, for one batch; both parts are (n, k) tape values carrying
 /// the c-tangent.
@@ -25,15 +25,31 @@ pub struct Context {
 /// Implementations read their parameters from the [`ParamStore`] they were built into and must
 /// record every value with tape ops (or a custom op with a tangent rule), so that gradients,
 /// c-tangents and mixed second derivatives flow through them. Rows never mix.
-pub trait Bijector: Send + Sync + fmt::Debug {
+///
+/// `F` is the tape's element type: f64 by default (TRADE runs in f64), f32 for the faster
+/// first-order path. Layers hold only parameter handles and sizes, so every layer implements
+/// the trait for both.
+pub trait Bijector<F: Float = f64>: Send + Sync + fmt::Debug {
     /// Dimension d of the vectors it maps.
     fn dim(&self) -> usize;
 
     /// z = f(x; context) and `log |det ∂z/∂x|` per sample, shape (n, 1).
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, ctx: &Context) -> (Var, Var);
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        ctx: &Context,
+    ) -> (Var, Var);
 
     /// x = f⁻¹(z; context) and `log |det ∂x/∂z|` per sample, shape (n, 1).
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, ctx: &Context) -> (Var, Var);
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        ctx: &Context,
+    ) -> (Var, Var);
 
     /// True if the map ignores the context (no c-input: temperature-steerable flows).
     fn ignores_context(&self) -> bool {
@@ -47,20 +63,26 @@ pub trait Bijector: Send + Sync + fmt::Debug {
 
     /// Data-dependent initialisation from a batch `x` arriving at this layer (ActNorm).
     /// Couples samples: never call it inside a TRADE step. Default: nothing to do.
-    fn data_init(&self, store: &mut ParamStore, x: ArrayView2<'_, f64>) {
+    fn data_init(&self, store: &mut ParamStore<F>, x: ArrayView2<'_, F>) {
         let _ = (store, x);
     }
 }
 
 /// Layers applied in order: forward runs first to last, inverse last to first.
-#[derive(Debug, Default)]
-pub struct Chain {
-    layers: Vec<Box<dyn Bijector>>,
+#[derive(Debug)]
+pub struct Chain<F: Float = f64> {
+    layers: Vec<Box<dyn Bijector<F>>>,
 }
 
-impl Chain {
+impl<F: Float> Default for Chain<F> {
+    fn default() -> Self {
+        Self { layers: Vec::new() }
+    }
+}
+
+impl<F: Float> Chain<F> {
     /// A chain of layers (all of one dimension; checked).
-    pub fn new(layers: Vec<Box<dyn Bijector>>) -> Self {
+    pub fn new(layers: Vec<Box<dyn Bijector<F>>>) -> Self {
         if let Some(first) = layers.first() {
             let d = first.dim();
             assert!(
@@ -72,7 +94,7 @@ impl Chain {
     }
 
     /// The layers in forward order.
-    pub fn layers(&self) -> &[Box<dyn Bijector>] {
+    pub fn layers(&self) -> &[Box<dyn Bijector<F>>] {
         &self.layers
     }
 
@@ -88,17 +110,23 @@ impl Chain {
 }
 
 /// A zero log-det column (n, 1).
-pub(crate) fn zero_log_det(tape: &mut Tape, x: Var) -> Var {
+pub(crate) fn zero_log_det<F: Float>(tape: &mut Tape<F>, x: Var) -> Var {
     let n = tape.shape(x).0;
     tape.constant(Array2::zeros((n, 1)))
 }
 
-impl Bijector for Chain {
+impl<F: Float> Bijector<F> for Chain<F> {
     fn dim(&self) -> usize {
         self.layers.first().map_or(0, |l| l.dim())
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, ctx: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let mut h = x;
         let mut log_det = zero_log_det(tape, x);
         for layer in &self.layers {
@@ -109,7 +137,13 @@ impl Bijector for Chain {
         (h, log_det)
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, ctx: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let mut h = z;
         let mut log_det = zero_log_det(tape, z);
         for layer in self.layers.iter().rev() {

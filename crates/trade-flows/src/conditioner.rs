@@ -6,7 +6,7 @@ use crate::FlowError;
 use crate::conv::{Cnn, CnnShape, ConvSpec};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use trade_ad::{Activation, Init, Linear, ParamStore, Tape, Var};
+use trade_ad::{Activation, Float, Init, Linear, ParamStore, Tape, Var};
 
 /// How weights and biases start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -247,8 +247,8 @@ pub enum Conditioner {
     Cnn(Cnn),
 }
 
-fn linear<R: Rng + ?Sized>(
-    store: &mut ParamStore,
+fn linear<F: Float, R: Rng + ?Sized>(
+    store: &mut ParamStore<F>,
     name: &str,
     (n_in, n_out): (usize, usize),
     (scheme, last, zero_last): (InitScheme, bool, bool),
@@ -274,9 +274,9 @@ fn linear<R: Rng + ?Sized>(
 impl Conditioner {
     /// Registers the parameters under `name` for an `n_in → n_out` network (a CNN reads the
     /// whole input as an image and writes one parameter per output value).
-    pub fn build<R: Rng + ?Sized>(
+    pub fn build<F: Float, R: Rng + ?Sized>(
         config: &ConditionerConfig,
-        store: &mut ParamStore,
+        store: &mut ParamStore<F>,
         name: &str,
         (n_in, n_out): (usize, usize),
         rng: &mut R,
@@ -288,9 +288,9 @@ impl Conditioner {
     /// output `p` parameters for each of `n_transformed` values (an MLP sees
     /// `n_other + n_ctx → n_transformed·p`; a CNN needs the split to make ctx constant channels
     /// and to group its output channels per value).
-    pub fn build_split<R: Rng + ?Sized>(
+    pub fn build_split<F: Float, R: Rng + ?Sized>(
         config: &ConditionerConfig,
-        store: &mut ParamStore,
+        store: &mut ParamStore<F>,
         name: &str,
         (n_other, n_ctx): (usize, usize),
         (n_transformed, p): (usize, usize),
@@ -379,7 +379,7 @@ impl Conditioner {
     }
 
     /// Records the network on a batch (n, in) → (n, out).
-    pub fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Var {
+    pub fn forward<F: Float>(&self, tape: &mut Tape<F>, store: &ParamStore<F>, x: Var) -> Var {
         match self {
             Conditioner::Mlp { layers, activation } => {
                 let mut h = x;

@@ -19,7 +19,7 @@ use crate::FlowError;
 use crate::conditioner::InitScheme;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use trade_ad::{Activation, Init, ParamId, ParamStore, Tape, Var};
+use trade_ad::{Activation, Float, Init, ParamId, ParamStore, Tape, Var};
 
 /// One hidden convolution of a CNN conditioner, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,8 +103,8 @@ impl Cnn {
     /// with G·p channels. `init`: Xavier-normal with PyTorch's conv fans (σ = √(2/((C_in +
     /// C_out)k²))) and zero biases, or PyTorch's default U(±1/√(C_in k²)); `zero_last` zeroes the
     /// last weight and bias (identity start).
-    pub fn build<R: rand::Rng + ?Sized>(
-        store: &mut ParamStore,
+    pub fn build<F: Float, R: rand::Rng + ?Sized>(
+        store: &mut ParamStore<F>,
         name: &str,
         shape: CnnShape,
         hidden: &[ConvSpec],
@@ -200,7 +200,7 @@ impl Cnn {
     }
 
     /// Records the network on a batch (n, C_in·HW + ctx) → (n, G·HW·p).
-    pub fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var) -> Var {
+    pub fn forward<F: Float>(&self, tape: &mut Tape<F>, store: &ParamStore<F>, x: Var) -> Var {
         let s = self.shape;
         let n_pix = s.height * s.width;
         let (n, cols) = tape.shape(x);

@@ -4,7 +4,7 @@
 use crate::FlowError;
 use rand::RngCore;
 use std::fmt;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// The condition of a batch, as tape values (so that c can be a condition leaf whose tangent
 /// is 1: every log-density computed from it then carries `∂/∂c` per sample).
@@ -55,15 +55,17 @@ impl Condition {
 /// Base distributions, flows and frozen flows used as the base of another flow (Flows for
 /// Flows) all implement it. Every returned value is a tape value: with `cond.c` a condition
 /// leaf, `tape.tangent(log_prob)` is `∂ log p(x_i|c_i)/∂c_i` per row.
-pub trait Distribution: Send + Sync + fmt::Debug {
+///
+/// `F` is the tape's element type: f64 by default, f32 for the faster first-order path.
+pub trait Distribution<F: Float = f64>: Send + Sync + fmt::Debug {
     /// Dimension d of a sample.
     fn dim(&self) -> usize;
 
     /// `log p(x | cond)` per row, shape (n, 1), for x of shape (n, d).
     fn log_prob(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         x: Var,
         cond: &Condition,
     ) -> Result<Var, FlowError>;
@@ -72,8 +74,8 @@ pub trait Distribution: Send + Sync + fmt::Debug {
     /// are reparameterised: they depend on parameters and on c through the tape.
     fn sample_with_log_prob(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         n_samples: usize,
         cond: &Condition,
         rng: &mut dyn RngCore,
@@ -81,8 +83,8 @@ pub trait Distribution: Send + Sync + fmt::Debug {
 }
 
 /// Checks that `x` is (n, d) and finite; returns n.
-pub(crate) fn check_input(
-    tape: &Tape,
+pub(crate) fn check_input<F: Float>(
+    tape: &Tape<F>,
     what: &'static str,
     x: Var,
     dim: usize,
@@ -107,8 +109,8 @@ pub(crate) fn check_input(
 
 /// Checks an (n, 1) or (n, k) condition: n rows, `cols` columns, finite, and positive if
 /// `positive`.
-pub(crate) fn check_condition(
-    tape: &Tape,
+pub(crate) fn check_condition<F: Float>(
+    tape: &Tape<F>,
     what: &'static str,
     v: Var,
     (n, cols): (usize, usize),
@@ -134,11 +136,11 @@ pub(crate) fn check_condition(
             if !x.is_finite() {
                 return Err(FlowError::NonFinite { what, row });
             }
-            if positive && x <= 0.0 {
+            if positive && x <= F::zero() {
                 return Err(FlowError::Condition {
                     what,
                     row,
-                    value: x,
+                    value: x.f64(),
                     allowed: "> 0 (it enters as log c or as a variance)",
                 });
             }

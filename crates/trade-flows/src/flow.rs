@@ -19,25 +19,28 @@ use crate::layers::{
 use ndarray::Array2;
 use rand::{Rng, RngCore};
 use std::sync::Arc;
-use trade_ad::{Activation, ParamId, ParamStore, Tape, Var};
+use trade_ad::{Activation, Float, ParamId, ParamStore, Tape, Var};
 
 /// A conditional normalizing flow: `log p(x|c) = log p_Z(f(x; c) | c) + log|det ∂f/∂x|`.
 ///
 /// Parameters live in a [`ParamStore`] the flow was built into (under a name prefix); every
 /// method takes that store. See the crate docs for an end-to-end example.
+///
+/// `F` is the element type of the tape and store (f64 by default; f32 for the faster
+/// first-order path, usually obtained by [`FlowModel::cast`](crate::FlowModel::cast)).
 #[derive(Debug)]
-pub struct Flow {
+pub struct Flow<F: Float = f64> {
     dim: usize,
     augmentation_dims: usize,
     condition: ConditionConfig,
     embedding: Option<Conditioner>,
-    chain: Chain,
-    base: Box<dyn Distribution>,
+    chain: Chain<F>,
+    base: Box<dyn Distribution<F>>,
 }
 
 /// Build-time state: the store, the RNG, a running layer counter, the shared clamp.
-struct Builder<'a, R: Rng + ?Sized> {
-    store: &'a mut ParamStore,
+struct Builder<'a, F: Float, R: Rng + ?Sized> {
+    store: &'a mut ParamStore<F>,
     rng: &'a mut R,
     prefix: &'a str,
     dim: usize,
@@ -47,7 +50,7 @@ struct Builder<'a, R: Rng + ?Sized> {
     shared_clamp: Option<ParamId>,
 }
 
-impl<R: Rng + ?Sized> Builder<'_, R> {
+impl<F: Float, R: Rng + ?Sized> Builder<'_, F, R> {
     fn clamp(&mut self, clamp: f64, learnable: bool) -> Result<Clamp, FlowError> {
         if !learnable {
             return Ok(Clamp::Fixed(clamp));
@@ -58,17 +61,17 @@ impl<R: Rng + ?Sized> Builder<'_, R> {
         let name = format!("{}clamp", self.prefix);
         let id = self
             .store
-            .add_value(&name, Array2::from_elem((1, 1), clamp))?;
+            .add_value(&name, Array2::from_elem((1, 1), F::c(clamp)))?;
         self.shared_clamp = Some(id);
         Ok(Clamp::Learnable(id))
     }
 
-    fn coupling<T: crate::layers::CouplingTransform + 'static>(
+    fn coupling<T: crate::layers::CouplingTransform<F> + 'static>(
         &mut self,
         transform: T,
         name: &str,
         conditioner: &ConditionerConfig,
-    ) -> Result<Box<dyn Bijector>, FlowError> {
+    ) -> Result<Box<dyn Bijector<F>>, FlowError> {
         let shape = (self.dim, self.ctx_width);
         let layer = Coupling::new(transform, self.store, name, shape, conditioner, self.rng)?;
         Ok(Box::new(layer))
@@ -77,11 +80,11 @@ impl<R: Rng + ?Sized> Builder<'_, R> {
     fn layer(
         &mut self,
         config: &LayerConfig,
-        out: &mut Vec<Box<dyn Bijector>>,
+        out: &mut Vec<Box<dyn Bijector<F>>>,
     ) -> Result<(), FlowError> {
         let name = format!("{}{}", self.prefix, self.counter);
         self.counter += 1;
-        let layer: Box<dyn Bijector> = match config {
+        let layer: Box<dyn Bijector<F>> = match config {
             LayerConfig::AffineCoupling {
                 conditioner,
                 clamp,
@@ -174,13 +177,14 @@ impl<R: Rng + ?Sized> Builder<'_, R> {
     }
 }
 
-impl Flow {
+impl<F: Float> Flow<F> {
     /// Validates `config` and registers every parameter in `store` under `prefix`, drawing
     /// initial values and permutations from `rng`. A flow base is built under
-    /// `{prefix}base.` and frozen.
+    /// `{prefix}base.` and frozen. Every value is drawn in f64 and converted to `F`, so the
+    /// same seed gives the same parameters (rounded) for every element type.
     pub fn build<R: Rng + ?Sized>(
         config: &FlowConfig,
-        store: &mut ParamStore,
+        store: &mut ParamStore<F>,
         prefix: &str,
         rng: &mut R,
     ) -> Result<Self, FlowError> {
@@ -218,7 +222,7 @@ impl Flow {
         for l in &config.layers {
             builder.layer(l, &mut layers)?;
         }
-        let base: Box<dyn Distribution> = match &config.base {
+        let base: Box<dyn Distribution<F>> = match &config.base {
             BaseConfig::Gaussian { scaling } => Box::new(Gaussian::new(dim, *scaling)),
             BaseConfig::Flow { flow } => {
                 let first = store.len();
@@ -243,8 +247,8 @@ impl Flow {
     /// A flow from its parts (custom layers or bases): `chain` maps data → latent.
     pub fn from_parts(
         condition: ConditionConfig,
-        chain: Chain,
-        base: Box<dyn Distribution>,
+        chain: Chain<F>,
+        base: Box<dyn Distribution<F>>,
     ) -> Self {
         let dim = base.dim();
         assert!(
@@ -272,12 +276,12 @@ impl Flow {
     }
 
     /// The bijector chain (data → latent).
-    pub fn chain(&self) -> &Chain {
+    pub fn chain(&self) -> &Chain<F> {
         &self.chain
     }
 
     /// The base distribution.
-    pub fn base(&self) -> &dyn Distribution {
+    pub fn base(&self) -> &dyn Distribution<F> {
         self.base.as_ref()
     }
 
@@ -296,13 +300,13 @@ impl Flow {
     }
 
     /// Checks x and the condition at the door; returns n.
-    fn check(&self, tape: &Tape, x: Var, cond: &Condition) -> Result<usize, FlowError> {
+    fn check(&self, tape: &Tape<F>, x: Var, cond: &Condition) -> Result<usize, FlowError> {
         let n = check_input(tape, "x", x, self.dim)?;
         self.check_condition(tape, cond, n)?;
         Ok(n)
     }
 
-    fn check_condition(&self, tape: &Tape, cond: &Condition, n: usize) -> Result<(), FlowError> {
+    fn check_condition(&self, tape: &Tape<F>, cond: &Condition, n: usize) -> Result<(), FlowError> {
         let input = &self.condition.input;
         if *input != ConditionInput::None {
             let c = cond.c.ok_or(FlowError::MissingCondition("c"))?;
@@ -328,8 +332,8 @@ impl Flow {
     /// The context for condition `cond`; `swapped` exchanges c and c′ (transport inverse rule).
     fn context(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         cond: &Condition,
         swapped: bool,
     ) -> Context {
@@ -338,7 +342,7 @@ impl Flow {
         } else {
             (cond.c, cond.c_target)
         };
-        let with_y = |tape: &mut Tape, f: Option<Var>| match (f, cond.y) {
+        let with_y = |tape: &mut Tape<F>, f: Option<Var>| match (f, cond.y) {
             (Some(f), Some(y)) => Some(tape.concat_cols(&[f, y])),
             (Some(f), None) => Some(f),
             (None, y) => y,
@@ -372,7 +376,7 @@ impl Flow {
     }
 
     /// Rows that take the forward map in transport mode (c′ ≥ c); `None` outside it.
-    fn forward_rows(&self, tape: &Tape, cond: &Condition) -> Option<Vec<bool>> {
+    fn forward_rows(&self, tape: &Tape<F>, cond: &Condition) -> Option<Vec<bool>> {
         if !self.condition.input.is_transport() {
             return None;
         }
@@ -381,7 +385,7 @@ impl Flow {
             .value(c)
             .iter()
             .zip(tape.value(ct).iter())
-            .map(|(a, b)| b - a >= 0.0)
+            .map(|(&a, &b)| b - a >= F::zero())
             .collect();
         Some(rows)
     }
@@ -389,13 +393,13 @@ impl Flow {
     /// Applies `forward` (true) or `inverse` of the chain, routing rows in transport mode.
     fn route(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         v: Var,
         cond: &Condition,
         data_to_latent: bool,
     ) -> (Var, Var) {
-        let apply = |tape: &mut Tape, forward: bool, swapped: bool| {
+        let apply = |tape: &mut Tape<F>, forward: bool, swapped: bool| {
             let ctx = self.context(tape, store, cond, swapped);
             if forward {
                 self.chain.forward(tape, store, v, &ctx)
@@ -442,8 +446,8 @@ impl Flow {
     /// map from condition c to c′ (the Flows-for-Flows transport; the inverse rule applies).
     pub fn transform(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         x: Var,
         cond: &Condition,
     ) -> Result<(Var, Var), FlowError> {
@@ -454,8 +458,8 @@ impl Flow {
     /// x = f⁻¹(z; c) (latent → data) and log|det ∂x/∂z| per row.
     pub fn inverse_transform(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         z: Var,
         cond: &Condition,
     ) -> Result<(Var, Var), FlowError> {
@@ -468,15 +472,15 @@ impl Flow {
     /// training, never inside a TRADE step.
     pub fn data_init(
         &self,
-        store: &mut ParamStore,
-        x: &Array2<f64>,
-        c: Option<&Array2<f64>>,
-        y: Option<&Array2<f64>>,
+        store: &mut ParamStore<F>,
+        x: &Array2<F>,
+        c: Option<&Array2<F>>,
+        y: Option<&Array2<F>>,
     ) -> Result<(), FlowError> {
         let mut h = x.clone();
         for layer in self.chain.layers() {
             layer.data_init(store, h.view());
-            let mut tape: Tape = Tape::new();
+            let mut tape: Tape<F> = Tape::new();
             let cond = Condition {
                 c: c.map(|c| tape.constant(c.clone())),
                 c_target: None,
@@ -492,15 +496,15 @@ impl Flow {
     }
 }
 
-impl Distribution for Flow {
+impl<F: Float> Distribution<F> for Flow<F> {
     fn dim(&self) -> usize {
         self.dim
     }
 
     fn log_prob(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         x: Var,
         cond: &Condition,
     ) -> Result<Var, FlowError> {
@@ -512,8 +516,8 @@ impl Distribution for Flow {
 
     fn sample_with_log_prob(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         n_samples: usize,
         cond: &Condition,
         rng: &mut dyn RngCore,

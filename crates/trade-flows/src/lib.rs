@@ -12,6 +12,12 @@
 //!   frozen flow (Flows for Flows, with Delta/Concat contexts and the c′ < c inverse rule).
 //! * [`FlowConfig`] (serde JSON) builds a flow; [`FlowModel`] saves and loads config + `.npz`
 //!   weights exactly; [`tsf`] holds the temperature-steerable flow and augmentation estimators.
+//! * Element type: everything is generic over `F: trade_ad::Float` with **f64 the default**
+//!   (`Flow`, `FlowModel`, `Bijector`, `Distribution`, … mean their f64 versions). The spec
+//!   requires f64 for TRADE (`method.md` §4: "Run the whole TRADE path in f64"), and models
+//!   are built, saved and loaded in f64. An f32 model ([`FlowModel::to_f32`], on a
+//!   `Tape<f32>`) exists for speed-measured first-order work and for comparison with float32
+//!   PyTorch.
 //!
 //! Log-density and its c-derivative for a batch with per-sample c:
 //!

@@ -18,10 +18,10 @@ use ndarray::{Array2, Axis};
 use rand::RngCore;
 use rand_distr::{Distribution as _, StandardNormal};
 use std::f64::consts::PI;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// The per-row augmentation variance: c if given, else 1.
-fn aug_variance(tape: &Tape, cond: &Condition, n: usize) -> Array2<f64> {
+fn aug_variance<F: Float>(tape: &Tape<F>, cond: &Condition, n: usize) -> Array2<F> {
     match cond.c {
         Some(c) => tape.value(c).to_owned(),
         None => Array2::ones((n, 1)),
@@ -29,7 +29,7 @@ fn aug_variance(tape: &Tape, cond: &Condition, n: usize) -> Array2<f64> {
 }
 
 /// log N(a; 0, v·I) per row with v an (n, 1) tape value or a constant.
-fn log_normal(tape: &mut Tape, a: Var, v: Var) -> Var {
+fn log_normal<F: Float>(tape: &mut Tape<F>, a: Var, v: Var) -> Var {
     let k = tape.shape(a).1 as f64;
     let sq = tape.square(a);
     let r2 = tape.sum(sq, Some(Axis(1)));
@@ -43,7 +43,7 @@ fn log_normal(tape: &mut Tape, a: Var, v: Var) -> Var {
 
 /// The variance the augmentation density uses on the tape: the condition c (carrying its
 /// tangent) if given, else the constant 1.
-fn variance_var(tape: &mut Tape, cond: &Condition, n: usize) -> Var {
+fn variance_var<F: Float>(tape: &mut Tape<F>, cond: &Condition, n: usize) -> Var {
     match cond.c {
         Some(c) => c,
         None => tape.constant(Array2::ones((n, 1))),
@@ -52,10 +52,10 @@ fn variance_var(tape: &mut Tape, cond: &Condition, n: usize) -> Var {
 
 /// The importance estimate of the marginal `log p(x|c)` with `repeats` draws of the
 /// augmentation (R = 1: the single-sample estimate). `x` is (n, data dim).
-pub fn augmented_log_prob(
-    flow: &Flow,
-    tape: &mut Tape,
-    store: &ParamStore,
+pub fn augmented_log_prob<F: Float>(
+    flow: &Flow<F>,
+    tape: &mut Tape<F>,
+    store: &ParamStore<F>,
     x: Var,
     cond: &Condition,
     repeats: usize,
@@ -75,7 +75,7 @@ pub fn augmented_log_prob(
     for _ in 0..repeats {
         let a = Array2::from_shape_fn((n, k), |(i, _)| {
             let e: f64 = StandardNormal.sample(rng);
-            e * var[[i, 0]].sqrt()
+            F::c(e) * var[[i, 0]].sqrt()
         });
         let a = tape.constant(a);
         let xa = tape.concat_cols(&[x, a]);
@@ -94,10 +94,10 @@ pub fn augmented_log_prob(
 
 /// Samples of the data part (augmentation discarded) with the single-sample estimate
 /// `log p(x, a|c) − log N(a; 0, c·I)` of their marginal log-density.
-pub fn augmented_sample_with_log_prob(
-    flow: &Flow,
-    tape: &mut Tape,
-    store: &ParamStore,
+pub fn augmented_sample_with_log_prob<F: Float>(
+    flow: &Flow<F>,
+    tape: &mut Tape<F>,
+    store: &ParamStore<F>,
     n_samples: usize,
     cond: &Condition,
     rng: &mut dyn RngCore,

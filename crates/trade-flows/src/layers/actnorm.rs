@@ -6,7 +6,7 @@ use crate::FlowError;
 use crate::bijector::{Bijector, Context};
 use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
-use trade_ad::{ParamId, ParamStore, Tape, Var};
+use trade_ad::{Float, ParamId, ParamStore, Tape, Var};
 
 /// Affine normalisation with learnable log-scale `a` and shift `b`, both (1, channels); column
 /// j of the vector uses entry `j / positions` (channel-major layout; per dimension when
@@ -22,14 +22,18 @@ pub struct ActNorm {
 impl ActNorm {
     /// Per dimension: registers `{name}.log_scale` and `{name}.shift`, both (1, d) zeros (the
     /// identity).
-    pub fn new(store: &mut ParamStore, name: &str, dim: usize) -> Result<Self, FlowError> {
+    pub fn new<F: Float>(
+        store: &mut ParamStore<F>,
+        name: &str,
+        dim: usize,
+    ) -> Result<Self, FlowError> {
         Self::per_channel(store, name, dim, dim)
     }
 
     /// Per channel of a channel-major image with `channels` channels of d/channels positions
     /// each: (1, channels) parameters, zeros.
-    pub fn per_channel(
-        store: &mut ParamStore,
+    pub fn per_channel<F: Float>(
+        store: &mut ParamStore<F>,
         name: &str,
         dim: usize,
         channels: usize,
@@ -53,7 +57,7 @@ impl ActNorm {
     }
 
     /// A (1, channels) parameter spread to (1, d).
-    fn spread(&self, tape: &mut Tape, store: &ParamStore, id: ParamId) -> Var {
+    fn spread<F: Float>(&self, tape: &mut Tape<F>, store: &ParamStore<F>, id: ParamId) -> Var {
         let p = tape.param(store, id);
         if self.positions == 1 {
             return p;
@@ -62,7 +66,13 @@ impl ActNorm {
         tape.gather_cols_shared(p, Arc::new(idx))
     }
 
-    fn log_det(&self, tape: &mut Tape, store: &ParamStore, x: Var, sign: f64) -> Var {
+    fn log_det<F: Float>(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        sign: f64,
+    ) -> Var {
         let a = tape.param(store, self.log_scale);
         let s = tape.sum(a, None);
         let s = tape.scale(s, sign * self.positions as f64);
@@ -71,12 +81,18 @@ impl ActNorm {
     }
 }
 
-impl Bijector for ActNorm {
+impl<F: Float> Bijector<F> for ActNorm {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, _: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        _: &Context,
+    ) -> (Var, Var) {
         let a = self.spread(tape, store, self.log_scale);
         let b = self.spread(tape, store, self.shift);
         let e = tape.exp(a);
@@ -85,7 +101,13 @@ impl Bijector for ActNorm {
         (y, self.log_det(tape, store, x, 1.0))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, _: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        _: &Context,
+    ) -> (Var, Var) {
         let a = self.spread(tape, store, self.log_scale);
         let b = self.spread(tape, store, self.shift);
         let d = tape.sub(z, b);
@@ -105,7 +127,7 @@ impl Bijector for ActNorm {
 
     /// a = −ln std(x), b = −mean(x)·exp(a) per dimension or channel (population std over the
     /// batch and the channel's positions, floor 1e-6).
-    fn data_init(&self, store: &mut ParamStore, x: ArrayView2<'_, f64>) {
+    fn data_init(&self, store: &mut ParamStore<F>, x: ArrayView2<'_, F>) {
         let channels = self.dim / self.positions;
         let (mut a, mut b) = (Array2::zeros((1, channels)), Array2::zeros((1, channels)));
         for ch in 0..channels {
@@ -113,10 +135,10 @@ impl Bijector for ActNorm {
                 ..,
                 ch * self.positions..(ch + 1) * self.positions
             ]);
-            let n = cols.len().max(1) as f64;
+            let n = F::c(cols.len().max(1) as f64);
             let mean = cols.sum() / n;
-            let var = cols.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-            let la = -var.sqrt().max(1e-6).ln();
+            let var = cols.iter().map(|&v| (v - mean).powi(2)).sum::<F>() / n;
+            let la = -var.sqrt().max(F::c(1e-6)).ln();
             a[[0, ch]] = la;
             b[[0, ch]] = -mean * la.exp();
         }

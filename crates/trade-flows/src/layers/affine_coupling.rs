@@ -3,7 +3,7 @@
 
 use super::coupling::{Coupling, CouplingTransform};
 use ndarray::Axis;
-use trade_ad::{ParamId, ParamStore, Tape, Var};
+use trade_ad::{Float, ParamId, ParamStore, Tape, Var};
 
 /// The soft-clamp scale of s.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,7 +28,12 @@ pub type AffineCoupling = Coupling<Affine>;
 
 impl Affine {
     /// Splits conditioner outputs into (s, t), both (n, D).
-    fn scale_shift(&self, tape: &mut Tape, store: &ParamStore, params: Var) -> (Var, Var) {
+    fn scale_shift<F: Float>(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        params: Var,
+    ) -> (Var, Var) {
         let d = tape.shape(params).1 / 2;
         let s_raw = tape.slice_cols(params, 0, d);
         let t = tape.slice_cols(params, d, 2 * d);
@@ -47,7 +52,7 @@ impl Affine {
         (s, t)
     }
 
-    fn log_det(&self, tape: &mut Tape, s: Var, sign: f64) -> Var {
+    fn log_det<F: Float>(&self, tape: &mut Tape<F>, s: Var, sign: f64) -> Var {
         if self.volume_preserving {
             return crate::bijector::zero_log_det(tape, s);
         }
@@ -56,12 +61,18 @@ impl Affine {
     }
 }
 
-impl CouplingTransform for Affine {
+impl<F: Float> CouplingTransform<F> for Affine {
     fn params_per_dim(&self) -> usize {
         2
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, params: Var, x: Var) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        params: Var,
+        x: Var,
+    ) -> (Var, Var) {
         let (s, t) = self.scale_shift(tape, store, params);
         let e = tape.exp(s);
         let ex = tape.mul(e, x);
@@ -69,7 +80,13 @@ impl CouplingTransform for Affine {
         (y, self.log_det(tape, s, 1.0))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, params: Var, y: Var) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        params: Var,
+        y: Var,
+    ) -> (Var, Var) {
         let (s, t) = self.scale_shift(tape, store, params);
         let diff = tape.sub(y, t);
         let ms = tape.neg(s);

@@ -6,7 +6,7 @@ use crate::bijector::{Bijector, Context};
 use crate::conditioner::{Conditioner, ConditionerConfig};
 use ndarray::Axis;
 use rand::Rng;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// The soft clamp factor 2.0 · 0.636 of the spec (0.636 ≈ 2/π, kept as written).
 const ATAN_CLAMP: f64 = 2.0 * 0.636;
@@ -20,8 +20,8 @@ pub struct ConditionalAffine {
 
 impl ConditionalAffine {
     /// Registers `{name}.net`: raw context width `raw_dim` → 2d.
-    pub fn new<R: Rng + ?Sized>(
-        store: &mut ParamStore,
+    pub fn new<F: Float, R: Rng + ?Sized>(
+        store: &mut ParamStore<F>,
         name: &str,
         (dim, raw_dim): (usize, usize),
         conditioner: &ConditionerConfig,
@@ -44,7 +44,12 @@ impl ConditionalAffine {
         Ok(Self { dim, net })
     }
 
-    fn scale_shift(&self, tape: &mut Tape, store: &ParamStore, ctx: &Context) -> (Var, Var) {
+    fn scale_shift<F: Float>(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let raw = ctx
             .raw
             .expect("conditional affine: called without a raw context");
@@ -56,12 +61,18 @@ impl ConditionalAffine {
     }
 }
 
-impl Bijector for ConditionalAffine {
+impl<F: Float> Bijector<F> for ConditionalAffine {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, ctx: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let (s, t) = self.scale_shift(tape, store, ctx);
         let e = tape.exp(s);
         let ex = tape.mul(e, x);
@@ -69,7 +80,13 @@ impl Bijector for ConditionalAffine {
         (z, tape.sum(s, Some(Axis(1))))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, ctx: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let (s, t) = self.scale_shift(tape, store, ctx);
         let d = tape.sub(z, t);
         let ns = tape.neg(s);

@@ -6,16 +6,19 @@ use crate::bijector::{Bijector, Context};
 use crate::conditioner::{Conditioner, ConditionerConfig};
 use rand::Rng;
 use std::fmt;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
-/// The element-wise transform of one half, parameterised per sample by conditioner outputs.
-pub trait CouplingTransform: Send + Sync + fmt::Debug {
+/// The element-wise transform of one half, parameterised per sample by conditioner outputs,
+/// on a tape of element type `F` (f64 by default).
+pub trait CouplingTransform<F: Float = f64>: Send + Sync + fmt::Debug {
     /// Conditioner outputs per transformed dimension (affine: 2; RQ spline: 3K + 1).
     fn params_per_dim(&self) -> usize;
     /// y = T(x; params) and Σ log|∂y/∂x| per row; `params` is (n, D·params_per_dim), x (n, D).
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, params: Var, x: Var) -> (Var, Var);
+    fn forward(&self, tape: &mut Tape<F>, store: &ParamStore<F>, params: Var, x: Var)
+    -> (Var, Var);
     /// x = T⁻¹(y; params) and Σ log|∂x/∂y| per row.
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, params: Var, y: Var) -> (Var, Var);
+    fn inverse(&self, tape: &mut Tape<F>, store: &ParamStore<F>, params: Var, y: Var)
+    -> (Var, Var);
     /// True if the log-det does not depend on x (GIN).
     fn constant_log_det(&self) -> bool {
         false
@@ -39,17 +42,20 @@ pub struct Coupling<T> {
     conditional: bool,
 }
 
-impl<T: CouplingTransform> Coupling<T> {
+impl<T> Coupling<T> {
     /// Registers the two conditioners `{name}.nn1`, `{name}.nn2`; `ctx_dim` is the width of
     /// [`Context::coupling`] (0: unconditional).
-    pub fn new<R: Rng + ?Sized>(
+    pub fn new<F: Float, R: Rng + ?Sized>(
         transform: T,
-        store: &mut ParamStore,
+        store: &mut ParamStore<F>,
         name: &str,
         (dim, ctx_dim): (usize, usize),
         conditioner: &ConditionerConfig,
         rng: &mut R,
-    ) -> Result<Self, FlowError> {
+    ) -> Result<Self, FlowError>
+    where
+        T: CouplingTransform<F>,
+    {
         if dim < 2 {
             return Err(FlowError::out_of_range("dim", dim, "≥ 2 for a coupling"));
         }
@@ -87,10 +93,10 @@ impl<T: CouplingTransform> Coupling<T> {
         &self.transform
     }
 
-    fn params(
+    fn params<F: Float>(
         &self,
-        tape: &mut Tape,
-        store: &ParamStore,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
         nn: &Conditioner,
         other: Var,
         ctx: &Context,
@@ -104,12 +110,18 @@ impl<T: CouplingTransform> Coupling<T> {
     }
 }
 
-impl<T: CouplingTransform> Bijector for Coupling<T> {
+impl<F: Float, T: CouplingTransform<F>> Bijector<F> for Coupling<T> {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, ctx: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let x1 = tape.slice_cols(x, 0, self.len1);
         let x2 = tape.slice_cols(x, self.len1, self.dim);
         let p1 = self.params(tape, store, &self.nn1, x2, ctx);
@@ -120,7 +132,13 @@ impl<T: CouplingTransform> Bijector for Coupling<T> {
         (y, tape.add(ld1, ld2))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, ctx: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let y1 = tape.slice_cols(z, 0, self.len1);
         let y2 = tape.slice_cols(z, self.len1, self.dim);
         let p2 = self.params(tape, store, &self.nn2, y1, ctx);

@@ -6,7 +6,7 @@ use crate::FlowError;
 use crate::bijector::{Bijector, Context};
 use crate::conditioner::{Conditioner, ConditionerConfig};
 use rand::Rng;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// The bound of the log-scale: w = `SCALE_BOUND`·tanh(raw).
 const SCALE_BOUND: f64 = 5.0;
@@ -22,8 +22,8 @@ pub struct GlobalScaling {
 impl GlobalScaling {
     /// Registers `{name}.w` and `{name}.b`, each a `ctx_dim → 1` network (φ⁴: 1→64→64→64→1,
     /// SiLU, Xavier, last layer zero, so the layer starts as the identity).
-    pub fn new<R: Rng + ?Sized>(
-        store: &mut ParamStore,
+    pub fn new<F: Float, R: Rng + ?Sized>(
+        store: &mut ParamStore<F>,
         name: &str,
         (dim, ctx_dim): (usize, usize),
         conditioner: &ConditionerConfig,
@@ -44,7 +44,12 @@ impl GlobalScaling {
     }
 
     /// (w, b), both (n, 1).
-    fn scale_shift(&self, tape: &mut Tape, store: &ParamStore, ctx: &Context) -> (Var, Var) {
+    fn scale_shift<F: Float>(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let e = ctx
             .coupling
             .expect("global scaling: called without a coupling context");
@@ -55,12 +60,18 @@ impl GlobalScaling {
     }
 }
 
-impl Bijector for GlobalScaling {
+impl<F: Float> Bijector<F> for GlobalScaling {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, ctx: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let (w, b) = self.scale_shift(tape, store, ctx);
         let e = tape.exp(w);
         let ex = tape.mul(x, e);
@@ -68,7 +79,13 @@ impl Bijector for GlobalScaling {
         (y, tape.scale(w, self.dim as f64))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, ctx: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        ctx: &Context,
+    ) -> (Var, Var) {
         let (w, b) = self.scale_shift(tape, store, ctx);
         let d = tape.sub(z, b);
         let nw = tape.neg(w);

@@ -9,7 +9,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution as _, StandardNormal};
 use std::sync::Arc;
-use trade_ad::{ParamId, ParamStore, Tape, Var};
+use trade_ad::{Float, ParamId, ParamStore, Tape, Var};
 
 /// `y[:, j] = x[:, perm[j]]`. The indices live in a frozen (1, d) parameter `{name}.indices`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +20,8 @@ pub struct Permutation {
 
 impl Permutation {
     /// A uniformly random permutation drawn from `rng`.
-    pub fn random<R: Rng + ?Sized>(
-        store: &mut ParamStore,
+    pub fn random<F: Float, R: Rng + ?Sized>(
+        store: &mut ParamStore<F>,
         name: &str,
         dim: usize,
         rng: &mut R,
@@ -33,8 +33,8 @@ impl Permutation {
 
     /// A uniformly random permutation of the channels of a channel-major image with
     /// `channels` channels (positions within a channel keep their order).
-    pub fn random_channels<R: Rng + ?Sized>(
-        store: &mut ParamStore,
+    pub fn random_channels<F: Float, R: Rng + ?Sized>(
+        store: &mut ParamStore<F>,
         name: &str,
         dim: usize,
         channels: usize,
@@ -58,14 +58,18 @@ impl Permutation {
     }
 
     /// The reversal d−1, …, 0.
-    pub fn reverse(store: &mut ParamStore, name: &str, dim: usize) -> Result<Self, FlowError> {
+    pub fn reverse<F: Float>(
+        store: &mut ParamStore<F>,
+        name: &str,
+        dim: usize,
+    ) -> Result<Self, FlowError> {
         let perm: Vec<usize> = (0..dim).rev().collect();
         Self::from_indices(store, name, &perm)
     }
 
     /// A given permutation (checked).
-    pub fn from_indices(
-        store: &mut ParamStore,
+    pub fn from_indices<F: Float>(
+        store: &mut ParamStore<F>,
         name: &str,
         perm: &[usize],
     ) -> Result<Self, FlowError> {
@@ -79,7 +83,7 @@ impl Permutation {
                 ));
             }
         }
-        let value = Array2::from_shape_fn((1, perm.len()), |(_, j)| perm[j] as f64);
+        let value = Array2::from_shape_fn((1, perm.len()), |(_, j)| F::c(perm[j] as f64));
         let indices = store.add_value(&format!("{name}.indices"), value)?;
         store.set_trainable(indices, false);
         Ok(Self {
@@ -89,26 +93,38 @@ impl Permutation {
     }
 
     /// The permutation as stored.
-    pub fn indices(&self, store: &ParamStore) -> Vec<usize> {
+    pub fn indices<F: Float>(&self, store: &ParamStore<F>) -> Vec<usize> {
         store
             .get(self.indices)
             .iter()
-            .map(|&v| v as usize)
+            .map(|&v| v.f64() as usize)
             .collect()
     }
 }
 
-impl Bijector for Permutation {
+impl<F: Float> Bijector<F> for Permutation {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, _: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        _: &Context,
+    ) -> (Var, Var) {
         let y = tape.gather_cols_shared(x, Arc::new(self.indices(store)));
         (y, zero_log_det(tape, x))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, _: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        _: &Context,
+    ) -> (Var, Var) {
         let perm = self.indices(store);
         let mut inv = vec![0; perm.len()];
         for (j, &p) in perm.iter().enumerate() {
@@ -137,8 +153,8 @@ pub struct Orthogonal {
 
 impl Orthogonal {
     /// Draws Q from `rng`.
-    pub fn random<R: Rng + ?Sized>(
-        store: &mut ParamStore,
+    pub fn random<F: Float, R: Rng + ?Sized>(
+        store: &mut ParamStore<F>,
         name: &str,
         dim: usize,
         rng: &mut R,
@@ -154,24 +170,36 @@ impl Orthogonal {
             let norm = q.column(j).dot(&q.column(j)).sqrt();
             q.column_mut(j).mapv_inplace(|v| v / norm);
         }
-        let matrix = store.add_value(&format!("{name}.matrix"), q)?;
+        let matrix = store.add_value(&format!("{name}.matrix"), q.mapv(F::c))?;
         store.set_trainable(matrix, false);
         Ok(Self { dim, matrix })
     }
 }
 
-impl Bijector for Orthogonal {
+impl<F: Float> Bijector<F> for Orthogonal {
     fn dim(&self) -> usize {
         self.dim
     }
 
-    fn forward(&self, tape: &mut Tape, store: &ParamStore, x: Var, _: &Context) -> (Var, Var) {
+    fn forward(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        x: Var,
+        _: &Context,
+    ) -> (Var, Var) {
         let q = tape.param(store, self.matrix);
         let y = tape.matmul(x, q);
         (y, zero_log_det(tape, x))
     }
 
-    fn inverse(&self, tape: &mut Tape, store: &ParamStore, z: Var, _: &Context) -> (Var, Var) {
+    fn inverse(
+        &self,
+        tape: &mut Tape<F>,
+        store: &ParamStore<F>,
+        z: Var,
+        _: &Context,
+    ) -> (Var, Var) {
         let q = tape.param(store, self.matrix);
         let x = tape.matmul_t(z, q, false, true);
         (x, zero_log_det(tape, z))

@@ -6,7 +6,7 @@
 use crate::FlowError;
 use crate::bijector::{Bijector, Context, zero_log_det};
 use std::sync::Arc;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// The fixed space-to-depth permutation and its inverse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,17 +68,17 @@ impl SpaceToDepth {
     }
 }
 
-impl Bijector for SpaceToDepth {
+impl<F: Float> Bijector<F> for SpaceToDepth {
     fn dim(&self) -> usize {
         self.forward.len()
     }
 
-    fn forward(&self, tape: &mut Tape, _: &ParamStore, x: Var, _: &Context) -> (Var, Var) {
+    fn forward(&self, tape: &mut Tape<F>, _: &ParamStore<F>, x: Var, _: &Context) -> (Var, Var) {
         let y = tape.gather_cols_shared(x, self.forward.clone());
         (y, zero_log_det(tape, x))
     }
 
-    fn inverse(&self, tape: &mut Tape, _: &ParamStore, z: Var, _: &Context) -> (Var, Var) {
+    fn inverse(&self, tape: &mut Tape<F>, _: &ParamStore<F>, z: Var, _: &Context) -> (Var, Var) {
         let x = tape.gather_cols_shared(z, self.inverse.clone());
         (x, zero_log_det(tape, z))
     }

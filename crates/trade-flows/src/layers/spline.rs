@@ -17,7 +17,7 @@
 use super::coupling::{Coupling, CouplingTransform};
 use ndarray::{Array2, ArrayView2, Axis};
 use std::sync::Arc;
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Float, ParamStore, Tape, Var};
 
 /// ln(e − 1) ≈ 0.5413249: softplus(0 + ln(e − 1)) = 1.
 fn ln_e_minus_1() -> f64 {
@@ -78,14 +78,14 @@ impl RqSpline {
             .ln()
     }
 
-    fn knots(&self, tape: &mut Tape, raw: Var) -> Knots {
+    fn knots<F: Float>(&self, tape: &mut Tape<F>, raw: Var) -> Knots {
         let k = self.bins;
         let sigma = self.sigma();
         let left_raw = tape.slice_cols(raw, 0, 1);
         let left = tape.add_scalar(left_raw, -self.bound);
         let bottom_raw = tape.slice_cols(raw, 1, 2);
         let bottom = tape.add_scalar(bottom_raw, -self.bound);
-        let size = |tape: &mut Tape, start: usize| {
+        let size = |tape: &mut Tape<F>, start: usize| {
             let r = tape.slice_cols(raw, start, start + k);
             let r = tape.add_scalar(r, sigma);
             let sp = tape.softplus(r);
@@ -115,7 +115,7 @@ impl RqSpline {
     }
 
     /// Gathers the bin quantities at per-row bin indices `idx` (m, 1).
-    fn gather(&self, tape: &mut Tape, kn: &Knots, idx: Array2<usize>) -> Bin {
+    fn gather<F: Float>(&self, tape: &mut Tape<F>, kn: &Knots, idx: Array2<usize>) -> Bin {
         let next = Arc::new(idx.mapv(|i| i + 1));
         let idx = Arc::new(idx);
         let w = tape.take_along_rows_shared(kn.w, idx.clone());
@@ -139,7 +139,7 @@ impl RqSpline {
     }
 
     /// log dy/dx inside the bin at ξ: 2 ln s_k + ln[δ_{k+1}ξ² + 2 s_k ξ(1−ξ) + δ_k(1−ξ)²] − 2 ln den.
-    fn log_slope(tape: &mut Tape, b: &Bin, sk: Var, xi: Var, den: Var) -> Var {
+    fn log_slope<F: Float>(tape: &mut Tape<F>, b: &Bin, sk: Var, xi: Var, den: Var) -> Var {
         let xi2 = tape.square(xi);
         let one_m = tape.scale(xi, -1.0);
         let one_m = tape.add_scalar(one_m, 1.0);
@@ -160,14 +160,14 @@ impl RqSpline {
     }
 
     /// D = δ_k + δ_{k+1} − 2 s_k.
-    fn big_d(tape: &mut Tape, b: &Bin, sk: Var) -> Var {
+    fn big_d<F: Float>(tape: &mut Tape<F>, b: &Bin, sk: Var) -> Var {
         let dsum = tape.add(b.d0, b.d1);
         let two_sk = tape.scale(sk, 2.0);
         tape.sub(dsum, two_sk)
     }
 
     /// Forward on (m, 3K+1) raw params and (m, 1) inputs: (y, log dy/dx), both (m, 1).
-    pub fn forward_flat(&self, tape: &mut Tape, raw: Var, x: Var) -> (Var, Var) {
+    pub fn forward_flat<F: Float>(&self, tape: &mut Tape<F>, raw: Var, x: Var) -> (Var, Var) {
         let kn = self.knots(tape, raw);
         let (idx, inside) = search(tape.value(kn.left), tape.value(kn.cw), tape.value(x));
         let b = self.gather(tape, &kn, idx);
@@ -198,7 +198,7 @@ impl RqSpline {
     }
 
     /// Inverse on (m, 3K+1) raw params and (m, 1) outputs: (x, log dx/dy), both (m, 1).
-    pub fn inverse_flat(&self, tape: &mut Tape, raw: Var, y: Var) -> (Var, Var) {
+    pub fn inverse_flat<F: Float>(&self, tape: &mut Tape<F>, raw: Var, y: Var) -> (Var, Var) {
         let kn = self.knots(tape, raw);
         let (idx, inside) = search(tape.value(kn.bottom), tape.value(kn.ch), tape.value(y));
         let b = self.gather(tape, &kn, idx);
@@ -251,12 +251,12 @@ impl RqSpline {
 
     /// Reshapes (n, D·(3K+1)) params and (n, D) values to per-element rows, applies `f`, and
     /// reshapes back: (n, D) values and (n, 1) summed log-dets.
-    fn per_element(
+    fn per_element<F: Float>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<F>,
         params: Var,
         v: Var,
-        f: impl FnOnce(&Self, &mut Tape, Var, Var) -> (Var, Var),
+        f: impl FnOnce(&Self, &mut Tape<F>, Var, Var) -> (Var, Var),
     ) -> (Var, Var) {
         let (n, d) = tape.shape(v);
         let p = 3 * self.bins + 1;
@@ -278,10 +278,10 @@ impl RqSpline {
 /// Bin index per row (number of interior knots ≤ v, in 0..K) and the inside mask
 /// `start ≤ v ≤ start + total`, from (m, 1) start edges, (m, K) cumulative sizes and (m, 1)
 /// points.
-fn search(
-    start: ArrayView2<'_, f64>,
-    cum: ArrayView2<'_, f64>,
-    v: ArrayView2<'_, f64>,
+fn search<F: Float>(
+    start: ArrayView2<'_, F>,
+    cum: ArrayView2<'_, F>,
+    v: ArrayView2<'_, F>,
 ) -> (Array2<usize>, Array2<bool>) {
     let m = v.nrows();
     let k = cum.ncols();
@@ -297,16 +297,16 @@ fn search(
     (idx, inside)
 }
 
-impl CouplingTransform for RqSpline {
+impl<F: Float> CouplingTransform<F> for RqSpline {
     fn params_per_dim(&self) -> usize {
         3 * self.bins + 1
     }
 
-    fn forward(&self, tape: &mut Tape, _: &ParamStore, params: Var, x: Var) -> (Var, Var) {
+    fn forward(&self, tape: &mut Tape<F>, _: &ParamStore<F>, params: Var, x: Var) -> (Var, Var) {
         self.per_element(tape, params, x, Self::forward_flat)
     }
 
-    fn inverse(&self, tape: &mut Tape, _: &ParamStore, params: Var, y: Var) -> (Var, Var) {
+    fn inverse(&self, tape: &mut Tape<F>, _: &ParamStore<F>, params: Var, y: Var) -> (Var, Var) {
         self.per_element(tape, params, y, Self::inverse_flat)
     }
 }
