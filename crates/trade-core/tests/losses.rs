@@ -407,3 +407,46 @@ fn data_free_boundary_reverse_kl_with_trade_trains() {
     assert_eq!(s.skipped, 0);
     assert!(ReverseKl::at_boundary(target, -1.0, 64).is_err());
 }
+
+/// Reverse KL with c log-uniform on an absolute range (Loop B, φ⁴-style κ): every c lies in
+/// the range, ln c is spread uniformly (mean of ln c within 4 standard errors of the
+/// midpoint), and ranges that are empty, non-positive or outside the target's condition range
+/// are errors naming `reverse_kl.range`.
+#[test]
+fn reverse_kl_log_uniform_draws_inside_the_range() {
+    let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
+    let (lo, hi) = (0.5, 1.0);
+    let mut kl = ReverseKl::log_uniform(target.clone(), (lo, hi), 4000).unwrap();
+    let m = small_flow();
+    let ctx = loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step: 0,
+        total: 1,
+    };
+    let b = kl
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(3))
+        .unwrap();
+    assert_eq!(b.n, 4000);
+    assert!(b.c.iter().all(|&c| (lo..hi).contains(&c)));
+    let (a, z) = (lo.ln(), hi.ln());
+    let mean_ln = b.c.mapv(f64::ln).mean().unwrap();
+    let se = (z - a) / (12.0f64 * 4000.0).sqrt();
+    assert!(
+        (mean_ln - 0.5 * (a + z)).abs() < 4.0 * se,
+        "mean ln c {mean_ln}"
+    );
+    for bad in [
+        (1.0, 0.5),
+        (0.0, 1.0),
+        (f64::NAN, 1.0),
+        (0.05, 1.0),
+        (0.5, 20.0),
+    ] {
+        let err = ReverseKl::log_uniform(target.clone(), bad, 8)
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} accepted"));
+        assert!(err.to_string().contains("reverse_kl.range"), "{err}");
+    }
+    assert!(ReverseKl::log_uniform(target, (lo, hi), 0).is_err());
+}

@@ -13,12 +13,12 @@ use super::{Profile, ReproduceArgs};
 use anyhow::{Result, bail};
 use data::HmcSizes;
 use eval::KappaEval;
-use losses::{LogUniformReverseKl, Symmetrised};
+use losses::Symmetrised;
 use ndarray::{Array2, Axis, concatenate};
 use std::sync::Arc;
 use std::time::Instant;
 use trade_ad::{AdamConfig, Schedule};
-use trade_core::loss::{GridLoopB, Nll, NoiseMode, TradeGrid, TradeGridConfig};
+use trade_core::loss::{GridLoopB, Nll, NoiseMode, ReverseKl, TradeGrid, TradeGridConfig};
 use trade_core::{CausalityRule, LoopBWeighting, Loss, LossWeight, Residual, WeightedLosses};
 use trade_flows::{FlowConfig, FlowModel, Phi4Arch};
 use trade_targets::{Phi4, Target};
@@ -192,12 +192,12 @@ fn losses_for(
         let inner = Nll::new(data.x.clone(), data.c.clone(), setup.batch, 0.0, seed)?;
         Ok(Box::new(Symmetrised { inner, lattice: 8 }))
     };
-    let kl = || -> Box<dyn Loss> {
-        Box::new(LogUniformReverseKl {
-            target: target.clone(),
-            range: TRAIN_RANGE,
-            batch: setup.kl_batch,
-        })
+    let kl = || -> Result<Box<dyn Loss>> {
+        Ok(Box::new(ReverseKl::log_uniform(
+            target.clone(),
+            TRAIN_RANGE,
+            setup.kl_batch,
+        )?))
     };
     let one = LossWeight::constant(1.0, 1e9, 1e3);
     let weighting = (method == "trade-grid").then(|| LoopBWeighting {
@@ -213,13 +213,13 @@ fn losses_for(
     });
     let losses = match method {
         "nll" => vec![(nll()?, one)],
-        "reverse-kl" => vec![(kl(), one)],
+        "reverse-kl" => vec![(kl()?, one)],
         // Spec: KL on from epoch 73 of 400 with Loop B adaptive weighting; here the KL weight
         // ramps from 0 at 18 % of training to 1 at the end (project simplification).
         "reverse-kl-nll" => vec![
             (nll()?, one),
             (
-                kl(),
+                kl()?,
                 LossWeight {
                     pct_start: 73.0 / 400.0,
                     start_value: 0.0,

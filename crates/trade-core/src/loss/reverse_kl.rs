@@ -3,7 +3,7 @@
 use super::{LossBatch, StepCtx, energy_on_tape};
 use crate::{ConditionPrior, CoreError, Loss};
 use ndarray::Array2;
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::ops::Range;
 use std::sync::Arc;
@@ -11,9 +11,10 @@ use trade_ad::{Tape, Var, rng_for};
 use trade_flows::Condition;
 use trade_targets::Target;
 
-/// Reverse KL with c from the parameter prior, per sample or one per batch, or at the boundary
-/// c0 only (the data-free boundary term of `method.md` §3). Its expectation is
-/// KL(q‖p) − log Z(c).
+/// Reverse KL with c from the parameter prior, per sample or one per batch, log-uniform per
+/// sample on an absolute range (Loop B targets such as φ⁴, whose κ is not relative to c0 = 1),
+/// or at the boundary c0 only (the data-free boundary term of `method.md` §3). Its expectation
+/// is KL(q‖p) − log Z(c).
 pub struct ReverseKl {
     target: Arc<dyn Target>,
     conditions: Conditions,
@@ -25,6 +26,11 @@ enum Conditions {
     Prior {
         prior: ConditionPrior,
         per_sample: bool,
+    },
+    /// ln c uniform on [ln lo, ln hi), per sample.
+    LogUniform {
+        lo: f64,
+        hi: f64,
     },
     Boundary(f64),
 }
@@ -44,6 +50,41 @@ impl ReverseKl {
         Ok(Self {
             target,
             conditions: Conditions::Prior { prior, per_sample },
+            batch,
+        })
+    }
+
+    /// c log-uniform per sample on the absolute range `[lo, hi)` (`range`, in the target's
+    /// condition units), which must lie inside the target's allowed condition range with
+    /// 0 < lo < hi. Used where the parameter prior's relative-to-c0 form does not fit, e.g.
+    /// φ⁴'s κ ∈ [0.22, 0.32] (`experiments.md` §4).
+    pub fn log_uniform(
+        target: Arc<dyn Target>,
+        range: (f64, f64),
+        batch: usize,
+    ) -> Result<Self, CoreError> {
+        let (lo, hi) = range;
+        let spec = target.condition();
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo < hi) {
+            return Err(crate::error::out_of_range(
+                "reverse_kl.range",
+                format!("[{lo}, {hi}]"),
+                "finite with 0 < lo < hi",
+            ));
+        }
+        if !(spec.min <= lo && hi <= spec.max) {
+            return Err(crate::error::out_of_range(
+                "reverse_kl.range",
+                format!("[{lo}, {hi}]"),
+                "inside the target's condition range",
+            ));
+        }
+        if batch == 0 {
+            return Err(crate::error::out_of_range("reverse_kl.batch", batch, "≥ 1"));
+        }
+        Ok(Self {
+            target,
+            conditions: Conditions::LogUniform { lo, hi },
             batch,
         })
     }
@@ -92,6 +133,12 @@ impl Loss for ReverseKl {
                 prior,
                 per_sample: false,
             } => Array2::from_elem((self.batch, 1), prior.sample(ctx.step, ctx.total, rng)),
+            Conditions::LogUniform { lo, hi } => {
+                let (ln_lo, ln_hi) = (lo.ln(), hi.ln());
+                Array2::from_shape_simple_fn((self.batch, 1), || {
+                    rng.random_range(ln_lo..ln_hi).exp()
+                })
+            }
             Conditions::Boundary(c0) => Array2::from_elem((self.batch, 1), *c0),
         };
         Ok(LossBatch {

@@ -1,17 +1,14 @@
-//! φ⁴ training losses: NLL with one random lattice symmetry per batch (`targets.md` §5.1:
-//! flips, global sign, cyclic shifts), and reverse KL with κ log-uniform per sample on the
-//! TRADE range (`method.md` §12, Loop B).
+//! φ⁴ training loss: NLL with one random lattice symmetry per batch (`targets.md` §5.1:
+//! flips, global sign, cyclic shifts). The reverse KL with κ log-uniform on the TRADE range is
+//! trade-core's `ReverseKl::log_uniform`.
 
-use ndarray::{Array2, s};
-use rand::{Rng, RngCore};
+use ndarray::Array2;
+use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::ops::Range;
-use std::sync::Arc;
-use trade_ad::{Tape, Var, rng_for};
-use trade_core::loss::{LossBatch, StepCtx, energy_on_tape};
+use trade_ad::{Tape, Var};
+use trade_core::loss::{LossBatch, StepCtx};
 use trade_core::{CoreError, Loss};
-use trade_flows::Condition;
-use trade_targets::Target;
 
 /// One symmetry of the N×N torus with the global Z₂: `y[i, j] = sign · x[src(i, j)]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,56 +105,6 @@ impl<L: Loss> Loss for Symmetrised<L> {
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), CoreError> {
         self.inner.restore(state)
-    }
-}
-
-/// Reverse KL `S(x; κ) + log q(x|κ)` for reparameterised samples, κ log-uniform per sample on
-/// `range` (Loop B; the continuous prior of trade-core is relative to c0 = 1 and skewed).
-pub struct LogUniformReverseKl {
-    /// The action.
-    pub target: Arc<dyn Target>,
-    /// κ range.
-    pub range: (f64, f64),
-    /// Samples per step.
-    pub batch: usize,
-}
-
-impl Loss for LogUniformReverseKl {
-    fn name(&self) -> &'static str {
-        "reverse-kl"
-    }
-
-    fn prepare(
-        &mut self,
-        _: &StepCtx<'_>,
-        rng: &mut Xoshiro256PlusPlus,
-    ) -> Result<LossBatch, CoreError> {
-        let (lo, hi) = (self.range.0.ln(), self.range.1.ln());
-        let c = Array2::from_shape_simple_fn((self.batch, 1), || rng.random_range(lo..hi).exp());
-        Ok(LossBatch {
-            n: self.batch,
-            c,
-            seed: rng.next_u64(),
-            ..LossBatch::default()
-        })
-    }
-
-    fn per_sample(
-        &self,
-        tape: &mut Tape,
-        ctx: &StepCtx<'_>,
-        b: &LossBatch,
-        rows: Range<usize>,
-    ) -> Result<Var, CoreError> {
-        let mut rng = rng_for(b.seed, rows.start as u64);
-        let c = b.c.slice(s![rows.clone(), ..]).to_owned();
-        let cv = tape.constant(c.clone());
-        let cond = Condition::c(cv);
-        let (x, lq) =
-            ctx.model
-                .sample_with_log_prob(tape, ctx.store, rows.len(), &cond, &mut rng)?;
-        let u = energy_on_tape(tape, &self.target, x, &c.column(0).to_owned());
-        Ok(tape.add(u, lq))
     }
 }
 
