@@ -2,8 +2,10 @@
 //! (`trade-flows/examples/step_timing.rs`, release build) against its lean PyTorch twin
 //! (`benchmarks/pytorch/bench_flow.py`), run alternately per configuration on the same machine;
 //! prints and writes `target/bench/compare_torch.{md,json}` with the ratio torch / trade-rs.
-//! Two precisions: f64 everywhere (both sides), and "f32": PyTorch in float32 against trade-rs
-//! with f32 matrix products (`MatmulPrecision::F32`; its other ops stay f64).
+//! Precisions: "f64", f64 everywhere (both sides); "f32", PyTorch float32 against trade-rs's
+//! f32 path (the flow cast to f32, `Tape<f32>`, every op in f32); and, in the quick run only,
+//! "f32-matmul", PyTorch float32 against trade-rs's f64 tape with f32 matrix products
+//! (`MatmulPrecision::F32`).
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -17,7 +19,8 @@ use std::process::Command;
 struct Pair {
     coupling: String,
     loss: String,
-    /// "f64", or "f32" (torch float32; trade-rs f32 matrix products).
+    /// "f64"; "f32" (torch float32, trade-rs `Tape<f32>`); "f32-matmul" (torch float32,
+    /// trade-rs f64 tape with f32 matrix products).
     precision: String,
     batch: usize,
     threads: usize,
@@ -48,10 +51,15 @@ fn configurations(quick: bool) -> Vec<Config> {
         &[256, 512, 1024, 4096]
     };
     let threads: &[usize] = if quick { &[2] } else { &[1, 2] };
+    let precisions: &[&'static str] = if quick {
+        &["f64", "f32", "f32-matmul"]
+    } else {
+        &["f64", "f32"]
+    };
     let mut out = Vec::new();
     for &coupling in &["rq", "affine"] {
         for &loss in &["trade", "nll"] {
-            for &precision in &["f64", "f32"] {
+            for &precision in precisions {
                 for &batch in batches {
                     for &th in threads {
                         let reps = if quick || batch >= 4096 { 3 } else { 5 };
@@ -124,9 +132,10 @@ pub fn run(quick: bool, out: &Path) -> Result<()> {
         let (b, t, r) = (batch.to_string(), threads.to_string(), reps.to_string());
         // Half the batch, 64 to 256 rows: both threads busy at batch 256, and small tapes.
         let chunk_rows = (batch / 2).clamp(64, 256);
-        let (rust_precision, torch_dtype) = match precision {
-            "f64" => ("f64", "float64"),
-            _ => ("f32-matmul", "float32"),
+        let torch_dtype = if precision == "f64" {
+            "float64"
+        } else {
+            "float32"
         };
         let rust_s = median_of(
             Command::new(&exe).args([
@@ -136,7 +145,7 @@ pub fn run(quick: bool, out: &Path) -> Result<()> {
                 &t,
                 &r,
                 &chunk_rows.to_string(),
-                rust_precision,
+                precision,
             ]),
             "step_timing",
         )?;
@@ -174,8 +183,9 @@ pub fn run(quick: bool, out: &Path) -> Result<()> {
     }
     let mut md = String::from(
         "# trade-rs vs lean PyTorch: one multi-well training step (median)\n\n\
-         Precision f64: both in f64. Precision f32: PyTorch float32; trade-rs f32 matrix \
-         products, other ops f64.\n\n\
+         Precision f64: both in f64. Precision f32: PyTorch float32; trade-rs's flow cast to \
+         f32 on a `Tape<f32>` (every op f32). Precision f32-matmul: PyTorch float32; trade-rs's \
+         f64 tape with f32 matrix products.\n\n\
          | coupling | loss | precision | batch | threads | chunk rows | trade-rs | PyTorch | \
          PyTorch / trade-rs | load |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
