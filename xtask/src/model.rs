@@ -4,6 +4,9 @@
 //!   [--log-prob <lq.npy>]` writes (N, d) samples and optionally their (N,) log-densities.
 //! * `model log-prob --checkpoint <dir> --condition <c> --input <x.npy> --out <lq.npy>` writes
 //!   the (N,) log-density of the model at c.
+//! * Both take `--target-condition <c′>` for a conditional Flows-for-Flows model (Delta or
+//!   Concat context), whose density at c is defined through its base at c′; it is required
+//!   for such a model and refused for any other.
 
 use crate::model_dir;
 use crate::target::{parse_f64, parse_usize, write_atomic};
@@ -11,12 +14,13 @@ use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
 use ndarray::{Array2, Ix2};
 use ndarray_npy::read_npy;
+use rand::RngCore;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::PathBuf;
 use std::sync::Arc;
-use trade_ad::ParamStore;
-use trade_flows::{Distribution, FlowModel};
+use trade_ad::{ParamStore, Tape, Var};
+use trade_flows::{Condition, Distribution, FlowError, FlowModel};
 
 /// Subcommands of `cargo xtask model`.
 #[derive(Subcommand)]
@@ -41,6 +45,9 @@ pub enum ModelCommand {
         /// Optional output (N,) float64 .npy of log q(x|c).
         #[arg(long)]
         log_prob: Option<PathBuf>,
+        /// Target condition c′ of a conditional Flows-for-Flows model (same units as c).
+        #[arg(long, allow_hyphen_values = true)]
+        target_condition: Option<String>,
     },
     /// Evaluate log q(x|c) at the rows of an (N, d) float64 .npy.
     LogProb {
@@ -56,15 +63,89 @@ pub enum ModelCommand {
         /// Output (N,) float64 .npy.
         #[arg(long)]
         out: PathBuf,
+        /// Target condition c′ of a conditional Flows-for-Flows model (same units as c).
+        #[arg(long, allow_hyphen_values = true)]
+        target_condition: Option<String>,
     },
 }
 
-fn condition(s: &str, scale: f64) -> Result<f64> {
-    let c = parse_f64("--condition", s, "a finite number > 0")?;
+fn condition(field: &str, s: &str, scale: f64) -> Result<f64> {
+    let c = parse_f64(field, s, "a finite number > 0")?;
     if c <= 0.0 {
-        bail!("--condition = {s:?}: allowed a finite number > 0");
+        bail!("{field} = {s:?}: allowed a finite number > 0");
     }
     Ok(c / scale)
+}
+
+/// A conditional Flows-for-Flows model seen at one target condition c′ (`--target-condition`):
+/// every evaluation and draw passes c′ as the condition of the frozen base.
+#[derive(Debug)]
+struct AtTargetCondition {
+    inner: Box<dyn Distribution>,
+    c_target: f64,
+}
+
+impl AtTargetCondition {
+    fn with_target(&self, tape: &mut Tape, n: usize, cond: &Condition) -> Condition {
+        let ct = tape.constant(Array2::from_elem((n, 1), self.c_target));
+        cond.with_target(ct)
+    }
+}
+
+impl Distribution for AtTargetCondition {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn log_prob(
+        &self,
+        tape: &mut Tape,
+        store: &ParamStore,
+        x: Var,
+        cond: &Condition,
+    ) -> Result<Var, FlowError> {
+        let n = tape.value(x).nrows();
+        let cond = self.with_target(tape, n, cond);
+        self.inner.log_prob(tape, store, x, &cond)
+    }
+
+    fn sample_with_log_prob(
+        &self,
+        tape: &mut Tape,
+        store: &ParamStore,
+        n_samples: usize,
+        cond: &Condition,
+        rng: &mut dyn RngCore,
+    ) -> Result<(Var, Var), FlowError> {
+        let cond = self.with_target(tape, n_samples, cond);
+        self.inner
+            .sample_with_log_prob(tape, store, n_samples, &cond, rng)
+    }
+}
+
+/// Wraps a Flows-for-Flows transport model at its `--target-condition`; the flag is required
+/// for such a model and refused for any other.
+pub(crate) fn at_target_condition(
+    density: Box<dyn Distribution>,
+    transport: bool,
+    target_condition: Option<&str>,
+    scale: f64,
+) -> Result<Box<dyn Distribution>> {
+    match (transport, target_condition) {
+        (false, None) => Ok(density),
+        (true, Some(s)) => Ok(Box::new(AtTargetCondition {
+            inner: density,
+            c_target: condition("--target-condition", s, scale)?,
+        })),
+        (true, None) => bail!(
+            "--target-condition: required for this conditional Flows-for-Flows model (its \
+             base is evaluated at c′); allowed a finite number > 0"
+        ),
+        (false, Some(_)) => bail!(
+            "--target-condition: this model has no target condition (only conditional \
+             Flows-for-Flows models take one)"
+        ),
+    }
 }
 
 /// The density the command line sees: the flow itself, or for an internal-coordinate model
@@ -93,9 +174,11 @@ pub fn run(command: ModelCommand) -> Result<()> {
             seed,
             out,
             log_prob,
+            target_condition,
         } => {
             let (model, meta) = model_dir::load(&checkpoint)?;
-            let c = condition(&c, meta.condition_scale)?;
+            let c = condition("--condition", &c, meta.condition_scale)?;
+            let transport = model.config.condition.input.is_transport();
             let n = parse_usize("--n", &n, "an integer ≥ 1")?;
             if n == 0 {
                 bail!("--n = 0: allowed an integer ≥ 1");
@@ -103,6 +186,12 @@ pub fn run(command: ModelCommand) -> Result<()> {
             let seed = parse_usize("--seed", &seed, "a non-negative integer")? as u64;
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             let (density, params) = density(model, &meta);
+            let density = at_target_condition(
+                density,
+                transport,
+                target_condition.as_deref(),
+                meta.condition_scale,
+            )?;
             let (x, lq) = trade_core::loss::sample(&*density, &params, n, c, &mut rng)?;
             write_atomic(&out, &x)?;
             if let Some(path) = log_prob {
@@ -115,9 +204,11 @@ pub fn run(command: ModelCommand) -> Result<()> {
             condition: c,
             input,
             out,
+            target_condition,
         } => {
             let (model, meta) = model_dir::load(&checkpoint)?;
-            let c = condition(&c, meta.condition_scale)?;
+            let c = condition("--condition", &c, meta.condition_scale)?;
+            let transport = model.config.condition.input.is_transport();
             let x: Array2<f64> = read_npy::<_, ndarray::Array<f64, Ix2>>(&input).map_err(|e| {
                 anyhow!(
                     "--input {}: cannot read an (N, d) float64 .npy: {e}",
@@ -125,6 +216,12 @@ pub fn run(command: ModelCommand) -> Result<()> {
                 )
             })?;
             let (density, params) = density(model, &meta);
+            let density = at_target_condition(
+                density,
+                transport,
+                target_condition.as_deref(),
+                meta.condition_scale,
+            )?;
             let d = density.dim();
             if x.ncols() != d {
                 bail!(

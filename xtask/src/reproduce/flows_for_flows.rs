@@ -934,4 +934,63 @@ mod tests {
         let err = (&y - &x).mapv(f64::abs).fold(0.0f64, |a, &v| a.max(v));
         assert!(err < 1e-12, "{err:e}");
     }
+
+    /// The model CLI's `--target-condition`: a conditional (Delta) top flow seen at c′ gives
+    /// the log-density of the flow evaluated with c_target = c′ explicitly, and draws samples;
+    /// the flag is required for a transport model and refused for any other.
+    #[test]
+    fn model_cli_target_condition_is_the_base_condition() {
+        let s = Setup::of(Profile::Quick);
+        let base = s.base_config(ConditionInput::LogC, 0);
+        let top = FlowModel::new(s.top_config(&base, ConditionInput::Delta, false, 1)).unwrap();
+        let x = Toy2d::Checkerboard.sample(32, &mut Xoshiro256PlusPlus::seed_from_u64(0));
+        let (c, ct) = (1.2, 1.7);
+        let mut tape = trade_ad::Tape::new();
+        let (xv, cv, ctv) = (
+            tape.constant(x.clone()),
+            tape.constant(Array2::from_elem((32, 1), c)),
+            tape.constant(Array2::from_elem((32, 1), ct)),
+        );
+        let lp = top
+            .flow
+            .log_prob(
+                &mut tape,
+                &top.params,
+                xv,
+                &Condition::c(cv).with_target(ctv),
+            )
+            .unwrap();
+        let direct = tape.value(lp).column(0).to_owned();
+        // The same flow again (handles are positions in the store, so top.params serves it).
+        let flow = || -> Box<dyn trade_flows::Distribution> {
+            Box::new(FlowModel::new(top.config.clone()).unwrap().flow)
+        };
+        let wrapped = crate::model::at_target_condition(flow(), true, Some("1.7"), 1.0).unwrap();
+        let via_cli = trade_core::loss::log_prob(
+            &*wrapped,
+            &top.params,
+            x.view(),
+            Array2::from_elem((32, 1), c).view(),
+        )
+        .unwrap();
+        for (a, b) in direct.iter().zip(via_cli.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let (xs, lq) = trade_core::loss::sample(&*wrapped, &top.params, 16, c, &mut rng).unwrap();
+        assert_eq!(xs.dim(), (16, 2));
+        let again = trade_core::loss::log_prob(
+            &*wrapped,
+            &top.params,
+            xs.view(),
+            Array2::from_elem((16, 1), c).view(),
+        )
+        .unwrap();
+        for (a, b) in lq.iter().zip(again.iter()) {
+            assert!((a - b).abs() < 1e-8, "{a} vs {b}");
+        }
+        assert!(crate::model::at_target_condition(flow(), true, None, 1.0).is_err());
+        assert!(crate::model::at_target_condition(flow(), false, Some("1.7"), 1.0).is_err());
+        assert!(crate::model::at_target_condition(flow(), true, Some("-1"), 1.0).is_err());
+    }
 }
