@@ -2,7 +2,8 @@
 //! Flow benchmarks: forward + log-det, inverse, log-prob with c-tangent, and the TRADE-shaped
 //! step (log-prob, c-tangent, reverse sweep) for the multi-well flow (d = 5, 15 RQ blocks,
 //! [256, 256]) at batch 512 and 4096 (one tape, and `DataParallel` with 64- and 256-row chunks
-//! on 1 and 2 threads, with the step's matmul flops as throughput), a φ⁴-sized flow (d = 64) and an alanine-sized affine flow
+//! on 1 and 2 threads, f32 products, and the whole step in f32, with the step's matmul flops
+//! as throughput), a φ⁴-sized flow (d = 64) and an alanine-sized affine flow
 //! (d = 48). Each benchmark reuses one tape (`Tape::clear`), as the trainer does.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -196,7 +197,8 @@ fn trade_step_flops(m: &FlowModel, n: usize) -> u64 {
 /// experiment's `chunk_rows`) and 256-row chunks on a pool of 1 and 2 threads; the same bits
 /// for both thread counts. Throughput is the step's matrix-product flops, so criterion's
 /// "elem/s" is the achieved matmul flop/s. `_f32` rows run the matrix products in f32
-/// (`MatmulPrecision::F32`).
+/// (`MatmulPrecision::F32`); the `_f32tape` row runs the whole step on the f32 path (the model
+/// cast with `FlowModel::to_f32`, `Tape<f32>`).
 fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &[usize]) {
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
@@ -246,6 +248,36 @@ fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &
                 })
             });
         }
+        let m32 = m.to_f32().unwrap();
+        let (x32, c32) = (x.mapv(|v| v as f32), cv.mapv(|v| v as f32));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut dp: DataParallel<f32> = DataParallel::new(256);
+        let id = BenchmarkId::new(
+            "trade_step_chunks256_threads2_f32tape",
+            format!("dim={},batch={n}", m.flow.dim()),
+        );
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    let (loss, grads, _) = dp.run(n, |t, rows| {
+                        let cc = t.condition(c32.slice(s![rows.clone(), ..]).to_owned());
+                        let xv = t.constant(x32.slice(s![rows, ..]).to_owned());
+                        let lp = m32
+                            .flow
+                            .log_prob(t, &m32.params, xv, &Condition::c(cc))
+                            .unwrap();
+                        let g = t.tangent(lp).unwrap();
+                        let sq = t.square(g);
+                        let l = t.sum(sq, None);
+                        (t.scale(l, 1.0 / n as f64), ())
+                    });
+                    black_box((loss, grads));
+                })
+            })
+        });
     }
     g.finish();
 }
