@@ -116,6 +116,7 @@ fn losses(method: &str, size: &Size, train: &Arc<Array2<f64>>) -> Vec<(Box<dyn L
                 proposal: Proposal::ReferenceEnergy,
                 residual: Residual::Mse,
                 noise: NoiseMode::Gaussian(3e-4),
+                reweight_points: false,
             }),
             w,
         )),

@@ -43,6 +43,7 @@ pub use run_config::{
 };
 pub use snis::{
     SnisEstimate, effective_sample_size, log_sum_exp, normalized_weights, plain_mean, snis_mean,
+    snis_weights,
 };
 pub use train::{Objective, TrainConfig, TrainSummary, Trainer};
 pub use weights::{

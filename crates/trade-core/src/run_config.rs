@@ -538,6 +538,7 @@ impl CheckedRun {
                         proposal: *proposal,
                         residual: *residual,
                         noise: *noise,
+                        reweight_points: false,
                     }) as Box<dyn Loss>)
                 })(),
             };

@@ -59,6 +59,28 @@ pub fn normalized_weights(log_w: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The log-weights [`snis_mean`] uses: NaN (zero weight) where the value is non-finite or the
+/// log-weight is +∞.
+fn usable_log_weights(log_w: &[f64], values: &[f64]) -> Vec<f64> {
+    log_w
+        .iter()
+        .zip(values)
+        .map(|(&l, v)| {
+            if v.is_finite() && l < f64::INFINITY {
+                l
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// The normalised weights ω_j (mean 1) that [`snis_mean`] gives each sample for the same
+/// `log_w` and `values`: samples with a non-finite value or a +∞ log-weight get 0.
+pub fn snis_weights(log_w: &[f64], values: &[f64]) -> Vec<f64> {
+    normalized_weights(&usable_log_weights(log_w, values))
+}
+
 /// `E_p[v]` by SNIS from log-weights `log q̃ − log ρ` (unknown normalisers may be dropped).
 /// Samples whose value is non-finite get zero weight. Errors if no usable weight remains.
 pub fn snis_mean(log_w: &[f64], values: &[f64], condition: f64) -> Result<SnisEstimate, CoreError> {
@@ -69,17 +91,7 @@ pub fn snis_mean(log_w: &[f64], values: &[f64], condition: f64) -> Result<SnisEs
             got: values.len(),
         });
     }
-    let cleaned: Vec<f64> = log_w
-        .iter()
-        .zip(values)
-        .map(|(&l, v)| {
-            if v.is_finite() && l < f64::INFINITY {
-                l
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
+    let cleaned = usable_log_weights(log_w, values);
     let n_valid = cleaned.iter().filter(|l| l.is_finite()).count();
     if n_valid == 0 {
         return Err(CoreError::NoValidWeights {

@@ -494,3 +494,30 @@ fn loop_b_grid_learns_the_exact_beta_derivative_of_a_gaussian_family() {
     let var = xs.column(0).mapv(|v| v * v).mean().unwrap();
     assert!((var - 0.5).abs() < 0.03, "Var at β = 2: {var}");
 }
+
+/// The energy-free grid ("TRADE grid, flow energy") is Loop A only: a Loop B grid refuses
+/// `EnergySource::SelfTemperature` with an error naming the field, and keeps a ground truth.
+#[test]
+fn loop_b_grid_refuses_the_self_energy() {
+    let g = || {
+        TradeGrid::loop_b(
+            grid_config(10, 8),
+            loop_b_v2(),
+            Arc::new(Gauss1d),
+            None,
+            Residual::Huber { delta: 0.1 },
+            NoiseMode::Raw,
+        )
+        .unwrap()
+    };
+    let e = g()
+        .with_energy(loss::EnergySource::SelfTemperature)
+        .err()
+        .expect("rejected")
+        .to_string();
+    assert!(e.contains("trade_grid.energy"), "{e}");
+    assert!(
+        g().with_energy(loss::EnergySource::GroundTruth(Arc::new(Gauss1d)))
+            .is_ok()
+    );
+}

@@ -1,7 +1,7 @@
 //! Losses on a real flow and a real target: SNIS anchors, E_q[g] = 0, and short training runs
 //! through `WeightedObjective` + `Trainer` that are finite and deterministic.
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::Arc;
@@ -11,8 +11,13 @@ use trade_core::loss::{
     TradeGrid, TradeGridConfig,
 };
 use trade_core::*;
-use trade_flows::{Condition, Distribution, FlowConfig, FlowModel};
-use trade_targets::{MultiWell, MultiWellSampler, ReferenceSampler, Target};
+use trade_flows::{
+    BaseConfig, Condition, ConditionConfig, ConditionInput, Distribution, FlowConfig, FlowModel,
+    LayerConfig, Scaling,
+};
+use trade_targets::{
+    ConditionSpec, MultiWell, MultiWellSampler, ReferenceSampler, Target, broadcast_conditions,
+};
 
 /// E_{p_T}[∂_T U] = −⟨E⟩_T/T² by SNIS from exact samples at another T reproduces the
 /// multi-well ⟨E⟩ column of experiments.md (T = 0.5: ⟨E⟩ = −18.6641).
@@ -145,6 +150,7 @@ fn nll_plus_trade_continuous_trains_deterministically() {
                     proposal: Proposal::ReferenceEnergy,
                     residual: Residual::Mse,
                     noise: NoiseMode::Gaussian(3e-4),
+                    reweight_points: false,
                 }),
                 LossWeight {
                     adaptive: true,
@@ -396,6 +402,7 @@ fn data_free_boundary_reverse_kl_with_trade_trains() {
                     proposal: Proposal::ModelDensity,
                     residual: Residual::Mse,
                     noise: NoiseMode::Raw,
+                    reweight_points: false,
                 }),
                 weight(0.0),
             ),
@@ -449,4 +456,331 @@ fn reverse_kl_log_uniform_draws_inside_the_range() {
         assert!(err.to_string().contains("reverse_kl.range"), "{err}");
     }
     assert!(ReverseKl::log_uniform(target, (lo, hi), 0).is_err());
+}
+
+/// E(x) = |x|²/2 with U = E/T in 5-D: p(x|T) = N(0, T·I), which [`gauss_flow`] equals exactly.
+struct GaussT;
+
+/// A conditional affine flow (zero-initialised last layer: the identity at start) over
+/// N(0, T·I): exactly the [`GaussT`] family until trained.
+fn gauss_flow() -> FlowModel {
+    FlowModel::new(FlowConfig {
+        dim: 5,
+        augmentation_dims: 0,
+        condition: ConditionConfig {
+            input: ConditionInput::LogC,
+            y_dim: 0,
+        },
+        layers: vec![LayerConfig::ConditionalAffine {
+            conditioner: FlowConfig::loop_b_conditioner(&[16, 16]),
+        }],
+        base: BaseConfig::Gaussian {
+            scaling: Scaling::Temperature,
+        },
+        seed: 3,
+    })
+    .unwrap()
+}
+
+impl Target for GaussT {
+    fn name(&self) -> &str {
+        "gauss-t"
+    }
+    fn dim(&self) -> usize {
+        5
+    }
+    fn condition(&self) -> ConditionSpec {
+        ConditionSpec {
+            name: "T",
+            min: 0.01,
+            max: 100.0,
+            train_range: (0.4, 1.1),
+            boundary: vec![1.0],
+        }
+    }
+    fn energy(&self, x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64> {
+        let c = broadcast_conditions(c, x.nrows());
+        Array1::from_shape_fn(x.nrows(), |i| 0.5 * x.row(i).dot(&x.row(i)) / c[i])
+    }
+    fn grad_x(&self, x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array2<f64> {
+        let c = broadcast_conditions(c, x.nrows());
+        Array2::from_shape_fn(x.dim(), |(i, j)| x[[i, j]] / c[i])
+    }
+    fn d_energy_dc(&self, x: ArrayView2<f64>, c: ArrayView1<f64>) -> Array1<f64> {
+        let c = broadcast_conditions(c, x.nrows());
+        Array1::from_shape_fn(x.nrows(), |i| {
+            -0.5 * x.row(i).dot(&x.row(i)) / (c[i] * c[i])
+        })
+    }
+}
+
+fn small_grid_config() -> TradeGridConfig {
+    TradeGridConfig {
+        c_min: 0.4,
+        c_max: 1.1,
+        n_points: 6,
+        c0: 1.0,
+        n_snis: 200,
+        refresh_every: 4,
+        alpha_ex: 0.5,
+        logits_every: 2,
+        epsilon: 0.9,
+        alpha_l: 0.5,
+        batch: 128,
+        causality: true,
+    }
+}
+
+/// "TRADE grid, flow energy" (method.md §5.1, §6.2 "grid, self") pinned against the ground
+/// truth on a model equal to the target family (the identity-start affine flow [`gauss_flow`] is N(0, T·I), the
+/// target is E = |x|²/2, U = E/T): log q(x|T)/T = −E/T² − (d/2) ln(2πT)/T, so each self
+/// table entry is the ground-truth one minus (d/2) ln(2π c_k)/c_k (same samples, uniform vs
+/// constant weights), and the per-point targets t_i = Ē_k − ∂_c U(x_i; c_k) agree exactly (the
+/// constant cancels). A sign error in either self term breaks the second check.
+#[test]
+fn grid_self_energy_matches_the_ground_truth_for_an_exact_model() {
+    let m = gauss_flow();
+    let target: Arc<dyn Target> = Arc::new(GaussT);
+    let d = 5.0;
+    // The premise: the model is the target family exactly.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    for c in [0.4, 0.7, 1.0] {
+        let (x, lq) = loss::sample(&m.flow, &m.params, 64, c, &mut rng).unwrap();
+        let cc = Array1::from_elem(64, c);
+        let exact =
+            -target.energy(x.view(), cc.view()) - 0.5 * d * (2.0 * std::f64::consts::PI * c).ln();
+        for (a, b) in lq.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-9, "log q {a} vs exact {b} at T = {c}");
+        }
+    }
+    let grid = || {
+        TradeGrid::new(
+            small_grid_config(),
+            target.clone(),
+            ConditionPrior::new(0.4, 1.1).unwrap(),
+            Residual::SmoothL1 { delta: 5e-4 },
+            NoiseMode::Gaussian(3e-4),
+        )
+        .unwrap()
+    };
+    let mut gt = grid();
+    let mut own = grid().with_energy(EnergySource::SelfTemperature).unwrap();
+    let ctx = loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step: 0,
+        total: 10,
+    };
+    let bg = gt
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(9))
+        .unwrap();
+    let bs = own
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(9))
+        .unwrap();
+    // Same random numbers: same points and grid indices.
+    assert_eq!(bg.x, bs.x);
+    assert_eq!(bg.grid_index, bs.grid_index);
+    for (k, &c) in gt.grid().points.iter().enumerate() {
+        let (eg, es) = (
+            gt.expectations().values[k].unwrap(),
+            own.expectations().values[k].unwrap(),
+        );
+        let offset = 0.5 * d * (2.0 * std::f64::consts::PI * c).ln() / c;
+        assert!(
+            (eg - es - offset).abs() < 1e-9 * (1.0 + eg.abs()),
+            "c = {c}: ground truth {eg}, self {es}, expected offset {offset}"
+        );
+    }
+    let (tg, ts) = (bg.target.unwrap(), bs.target.unwrap());
+    let spread = tg.std(0.0);
+    assert!(spread > 0.1, "targets must vary: sd {spread}");
+    for (a, b) in tg.iter().zip(&ts) {
+        assert!(
+            (a - b).abs() < 1e-9 * (1.0 + a.abs()),
+            "target {a} vs self {b}"
+        );
+    }
+}
+
+#[test]
+fn trade_grid_self_trains_deterministically() {
+    let (x, c) = data_at_one(512);
+    let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
+    let prior = ConditionPrior::new(0.4, 1.1).unwrap();
+    let losses = |energy: EnergySource| {
+        let (x, c, target) = (x.clone(), c.clone(), target.clone());
+        move || -> Vec<(Box<dyn Loss>, LossWeight)> {
+            vec![
+                (
+                    Box::new(Nll::new(x.clone(), c.clone(), 128, 0.0, 3).unwrap()),
+                    LossWeight::constant(1.0, 1e9, 1e3),
+                ),
+                (
+                    Box::new(
+                        TradeGrid::new(
+                            small_grid_config(),
+                            target.clone(),
+                            prior,
+                            Residual::SmoothL1 { delta: 5e-4 },
+                            NoiseMode::Gaussian(3e-4),
+                        )
+                        .unwrap()
+                        .with_energy(energy.clone())
+                        .unwrap(),
+                    ),
+                    weight(0.0),
+                ),
+            ]
+        }
+    };
+    let (a, s) = run(losses(EnergySource::SelfTemperature), 8);
+    let (b, _) = run(losses(EnergySource::SelfTemperature), 8);
+    assert_eq!(a, b);
+    assert_eq!(s.skipped, 0);
+    assert!(s.last_loss.is_finite());
+    // `with_energy(GroundTruth)` is `new` unchanged; the self run differs from it.
+    let (g, _) = run(losses(EnergySource::GroundTruth(target.clone())), 8);
+    assert_ne!(a, g);
+}
+
+fn reweighted_trade(
+    target: &Arc<dyn Target>,
+    prior: ConditionPrior,
+    reference: ReferencePoints,
+    noise: NoiseMode,
+    reweight_points: bool,
+) -> TradeContinuous {
+    TradeContinuous {
+        energy: EnergySource::GroundTruth(target.clone()),
+        prior,
+        c0: 1.0,
+        batch: 128,
+        reference,
+        proposal: Proposal::ReferenceEnergy,
+        residual: Residual::Mse,
+        noise,
+        reweight_points,
+    }
+}
+
+/// Reweighted evaluation points (method.md §9): each point's ℓ is multiplied by its reference
+/// sample's SNIS weight ω_j ∝ exp(U(x_j; 1) − U(x_j; c)) with mean 1; the batch and its random
+/// numbers are those of the unweighted loss.
+#[test]
+fn reweighted_points_multiply_each_loss_by_its_snis_weight() {
+    let (data, _) = data_at_one(512);
+    let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
+    let prior = ConditionPrior::log_uniform(0.4, 1.1).unwrap();
+    let m = small_flow();
+    let ctx = loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step: 3,
+        total: 10,
+    };
+    let mut plain = reweighted_trade(
+        &target,
+        prior,
+        ReferencePoints::Dataset(data.clone()),
+        NoiseMode::Raw,
+        false,
+    );
+    let mut weighted = reweighted_trade(
+        &target,
+        prior,
+        ReferencePoints::Dataset(data.clone()),
+        NoiseMode::Raw,
+        true,
+    );
+    let bp = plain
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(4))
+        .unwrap();
+    let bw = weighted
+        .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(4))
+        .unwrap();
+    assert!(bp.weight.is_none());
+    assert_eq!((&bp.x, &bp.c, &bp.target), (&bw.x, &bw.c, &bw.target));
+    let c = bw.c[[0, 0]];
+    assert!((c - 1.0).abs() > 1e-3, "c = {c}");
+    // ω by hand from the energies (noise-free, so the points are the reference samples).
+    let e1 = target.energy(bw.x.view(), Array1::from_elem(128, 1.0).view());
+    let ec = target.energy(bw.x.view(), Array1::from_elem(128, c).view());
+    let log_w = &e1 - &ec;
+    let max = log_w.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let w = log_w.mapv(|l| (l - max).exp());
+    let omega = &w * (128.0 / w.sum());
+    let got = bw.weight.as_ref().unwrap().column(0).to_owned();
+    for (a, b) in got.iter().zip(&omega) {
+        assert!((a - b).abs() < 1e-10 * (1.0 + b), "ω {a} vs {b}");
+    }
+    assert!((got.mean().unwrap() - 1.0).abs() < 1e-12);
+    assert!(got.std(0.0) > 0.01, "weights must vary at c = {c}");
+    let per_sample = |l: &TradeContinuous, b: &loss::LossBatch| {
+        let mut t: Tape = Tape::new();
+        let v = l.per_sample(&mut t, &ctx, b, 0..128).unwrap();
+        t.value(v).column(0).to_owned()
+    };
+    let (lp, lw) = (per_sample(&plain, &bp), per_sample(&weighted, &bw));
+    for ((p, w), o) in lp.iter().zip(&lw).zip(&got) {
+        assert!(
+            (w - o * p).abs() <= 1e-12 * (1.0 + w.abs()),
+            "{w} vs {o}·{p}"
+        );
+    }
+}
+
+/// The reweighted continuous loss trains deterministically, and with every batch at c = c0
+/// (a prior whose skew exponent is ~0 draws exactly 1, where the SNIS weights are exactly 1)
+/// it is bit-identical to the unweighted loss, for flow and dataset reference samples.
+#[test]
+fn reweighted_points_train_and_equal_the_unweighted_loss_at_c0() {
+    let (x, c) = data_at_one(1024);
+    let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
+    let losses = |prior: ConditionPrior, reference: ReferencePoints, reweight: bool| {
+        let (x, c, target) = (x.clone(), c.clone(), target.clone());
+        move || -> Vec<(Box<dyn Loss>, LossWeight)> {
+            vec![
+                (
+                    Box::new(Nll::new(x.clone(), c.clone(), 128, 0.0, 3).unwrap()),
+                    LossWeight::constant(1.0, 1e9, 1e3),
+                ),
+                (
+                    Box::new(reweighted_trade(
+                        &target,
+                        prior,
+                        reference.clone(),
+                        NoiseMode::Gaussian(3e-4),
+                        reweight,
+                    )),
+                    LossWeight {
+                        adaptive: true,
+                        adaptive_init: 1e-3,
+                        ..weight(0.0)
+                    },
+                ),
+            ]
+        }
+    };
+    let prior = ConditionPrior::new(0.4, 1.1).unwrap();
+    let flow = ReferencePoints::FlowSamples;
+    let (a, s) = run(losses(prior, flow.clone(), true), 8);
+    let (b, _) = run(losses(prior, flow.clone(), true), 8);
+    assert_eq!(a, b);
+    assert_eq!(s.skipped, 0);
+    assert!(s.last_loss.is_finite());
+    let (u, _) = run(losses(prior, flow.clone(), false), 8);
+    assert_ne!(a, u, "the weights change the run away from c0");
+    let at_c0 = ConditionPrior {
+        s_min: 1e-300,
+        s_max: 1e-300,
+        ..prior
+    };
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+    assert!((0..100).all(|_| at_c0.sample(5, 8, &mut rng).to_bits() == 1.0f64.to_bits()));
+    for reference in [flow, ReferencePoints::Dataset(x.clone())] {
+        let (w, sw) = run(losses(at_c0, reference.clone(), true), 8);
+        let (u, su) = run(losses(at_c0, reference, false), 8);
+        assert_eq!(w, u);
+        assert_eq!(sw.last_loss.to_bits(), su.last_loss.to_bits());
+    }
 }

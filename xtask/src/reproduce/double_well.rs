@@ -200,6 +200,7 @@ fn losses(
                 proposal: Proposal::ReferenceEnergy,
                 residual: Residual::Mse,
                 noise: NoiseMode::Raw,
+                reweight_points: false,
             }),
             trade_weight,
         )),

@@ -157,6 +157,7 @@ fn losses(
             proposal: Proposal::ReferenceEnergy,
             residual: Residual::Mse,
             noise: NoiseMode::Gaussian(3e-4),
+            reweight_points: false,
         })
     };
     let adaptive = LossWeight {

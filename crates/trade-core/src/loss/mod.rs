@@ -64,6 +64,9 @@ pub struct LossBatch {
     pub target: Option<Array2<f64>>,
     /// Grid index per row (grid mode).
     pub grid_index: Vec<usize>,
+    /// Constant weight per row (n, 1) multiplying the TRADE residual loss ℓ (reweighted
+    /// evaluation points, `method.md` §9); `None`: unweighted.
+    pub weight: Option<Array2<f64>>,
     /// Seed for per-chunk randomness inside `per_sample` (`rng_for(seed, first row)`).
     pub seed: u64,
     /// Rows of the batch.

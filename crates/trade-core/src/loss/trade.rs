@@ -7,7 +7,7 @@
 use super::{LossBatch, StepCtx, model, rows_of};
 use crate::{
     Causality, CausalityRule, ConditionGrid, ConditionPrior, CoreError, ExpectationTable, Loss,
-    Residual, decayed_epsilon, snis_mean,
+    Residual, decayed_epsilon, snis_mean, snis_weights,
 };
 use ndarray::{Array1, Array2};
 use rand::{Rng, RngCore};
@@ -26,7 +26,9 @@ use trade_targets::Target;
 pub enum EnergySource {
     /// The target's hand-written ∂U/∂c.
     GroundTruth(Arc<dyn Target>),
-    /// Energy-free, temperature families (`method.md` §5.1): ∂_T U ≈ log q_θ(x|T)/T.
+    /// Energy-free, temperature families (`method.md` §5.1): ∂_T U ≈ log q_θ(x|T)/T, the model
+    /// evaluated without gradient at the same T (−E/T² − log Z_θ(T)/T for q_θ ∝ e^{−E/T}; the
+    /// x-independent term cancels in the centred target).
     SelfTemperature,
 }
 
@@ -107,7 +109,14 @@ pub(super) fn residual_on_tape(
         &rows,
     ));
     let r = tape.sub(g, t);
-    Ok(residual.apply(tape, r))
+    let l = residual.apply(tape, r);
+    Ok(match &b.weight {
+        Some(w) => {
+            let w = tape.constant(rows_of(w, &rows));
+            tape.mul(l, w)
+        }
+        None => l,
+    })
 }
 
 /// Continuous-mode TRADE (Loop A, §8.2): one c per batch from the prior, SNIS from the batch.
@@ -128,15 +137,23 @@ pub struct TradeContinuous {
     pub residual: Residual,
     /// Evaluation-point noise.
     pub noise: NoiseMode,
+    /// Reweighted evaluation points (`method.md` §9, §14 row 4): multiply each point's ℓ by the
+    /// normalised SNIS weight ω_j (mean 1 over the batch, §6.1 step 2) of its reference sample
+    /// towards the batch's c, the same weights as the batch's SNIS estimate; constants, no
+    /// gradient. At c = c0 (reference proposal or self energy) every ω_j is exactly 1.
+    /// `false`: unweighted (the reference implementation, where the option is inert).
+    pub reweight_points: bool,
 }
 
 impl TradeContinuous {
+    /// The batch's SNIS estimate Ê(c) and, if `weights`, the normalised weights ω_j (mean 1).
     fn snis_expectation(
         &self,
         ctx: &StepCtx<'_>,
         x: &Array2<f64>,
         c: f64,
-    ) -> Result<f64, CoreError> {
+        weights: bool,
+    ) -> Result<(f64, Option<Vec<f64>>), CoreError> {
         let n = x.nrows();
         let (cc, c0) = (
             Array2::from_elem((n, 1), c),
@@ -156,12 +173,12 @@ impl TradeContinuous {
                     - &model::log_prob(ctx.model, ctx.store, x.view(), c0.view())?
             }
         };
-        Ok(snis_mean(
+        let (log_w, du) = (
             log_w.as_slice().expect("contiguous"),
             du.as_slice().expect("contiguous"),
-            c,
-        )?
-        .value)
+        );
+        let value = snis_mean(log_w, du, c)?.value;
+        Ok((value, weights.then(|| snis_weights(log_w, du))))
     }
 }
 
@@ -187,7 +204,7 @@ impl Loss for TradeContinuous {
                 d.select(ndarray::Axis(0), &idx)
             }
         };
-        let e = self.snis_expectation(ctx, &x, c)?;
+        let (e, weights) = self.snis_expectation(ctx, &x, c, self.reweight_points)?;
         add_noise(&mut x, self.noise, rng);
         let cc = Array2::from_elem((self.batch, 1), c);
         let du = du_dc(&self.energy, ctx.model, ctx.store, &x, &cc)?;
@@ -197,6 +214,7 @@ impl Loss for TradeContinuous {
             x,
             c: cc,
             target: Some(target),
+            weight: weights.map(|w| Array2::from_shape_vec((self.batch, 1), w).expect("n rows")),
             ..LossBatch::default()
         })
     }
@@ -290,7 +308,7 @@ impl GridLoopB {
 pub struct TradeGrid {
     config: TradeGridConfig,
     loop_b: Option<GridLoopB>,
-    energy: Arc<dyn Target>,
+    energy: EnergySource,
     prior: Option<ConditionPrior>,
     residual: Residual,
     noise: NoiseMode,
@@ -315,6 +333,25 @@ impl TradeGrid {
         noise: NoiseMode,
     ) -> Result<Self, CoreError> {
         Self::build(config, None, energy, Some(prior), residual, noise)
+    }
+
+    /// Replaces the source of ∂_c U. [`EnergySource::SelfTemperature`] is the energy-free grid
+    /// ("TRADE grid, flow energy"; `method.md` §5.1 throughout, §6.2 "grid, self"): the table
+    /// entry of c_k is the plain mean (uniform SNIS weights) of log q_θ(x|c_k)/c_k over the M
+    /// model samples drawn at c_k, and the evaluation term of x_i is log q_θ(x_i|c_{k_i})/c_{k_i},
+    /// both without gradient, so `t_i = Ē_{k_i} − ∂_c U(x_i; c_{k_i})` as with the ground truth.
+    /// Draws the same random numbers as the ground-truth loss. Loop A only: a Loop B grid
+    /// ([`TradeGrid::loop_b`]) refuses the self variant.
+    pub fn with_energy(mut self, energy: EnergySource) -> Result<Self, CoreError> {
+        if self.loop_b.is_some() && matches!(energy, EnergySource::SelfTemperature) {
+            return Err(crate::error::out_of_range(
+                "trade_grid.energy",
+                "self",
+                "ground truth (Loop B grid)",
+            ));
+        }
+        self.energy = energy;
+        Ok(self)
     }
 
     /// A Loop B grid loss (`method.md` §7.2): evaluation points are fresh model samples at each
@@ -381,7 +418,7 @@ impl TradeGrid {
         Ok(Self {
             config,
             loop_b,
-            energy,
+            energy: EnergySource::GroundTruth(energy),
             prior,
             residual,
             noise,
@@ -437,7 +474,7 @@ impl TradeGrid {
 
     /// Recomputes every grid point's SNIS estimate (rayon over points; seeded per point).
     fn refresh(&mut self, ctx: &StepCtx<'_>, seed: u64) -> Result<(), CoreError> {
-        let (m, target) = (self.config.n_snis, &self.energy);
+        let (m, energy) = (self.config.n_snis, &self.energy);
         let estimates: Vec<Result<f64, CoreError>> = self
             .grid
             .points
@@ -446,9 +483,15 @@ impl TradeGrid {
             .map(|(k, &c)| {
                 let mut rng = rng_for(seed, k as u64);
                 let (x, lq) = model::sample(ctx.model, ctx.store, m, c, &mut rng)?;
-                let cc = Array1::from_elem(m, c);
-                let du = target.d_energy_dc(x.view(), cc.view());
-                let log_w = -&target.energy(x.view(), cc.view()) - &lq;
+                let (du, log_w) = match energy {
+                    EnergySource::GroundTruth(target) => {
+                        let cc = Array1::from_elem(m, c);
+                        let du = target.d_energy_dc(x.view(), cc.view());
+                        (du, -&target.energy(x.view(), cc.view()) - &lq)
+                    }
+                    // §6.2 "grid, self": target = proposal = q_θ(·|c_k), uniform weights.
+                    EnergySource::SelfTemperature => (lq.mapv(|l| l / c), Array1::zeros(m)),
+                };
                 Ok(snis_mean(
                     log_w.as_slice().expect("contiguous"),
                     du.as_slice().expect("contiguous"),
@@ -506,7 +549,7 @@ impl Loss for TradeGrid {
             self.draw_indices(ctx, n, rng)
         };
         let c = Array2::from_shape_fn((n, 1), |(i, _)| self.grid.points[idx[i]]);
-        let du = self.energy.d_energy_dc(x.view(), c.column(0));
+        let du = du_dc(&self.energy, ctx.model, ctx.store, &x, &c)?;
         let target = Array2::from_shape_fn((n, 1), |(i, _)| {
             self.state.table.values[idx[i]].expect("refreshed") - du[i]
         });
