@@ -23,10 +23,13 @@ use trade_targets::{MultiWell, MultiWellSampler, ReferenceSampler, Target};
 /// Methods this experiment runs by default, in table order.
 const METHODS: &[&str] = &[
     "trade-grid",
+    "trade-grid-self",
     "trade-continuous",
     "trade-continuous-dataset",
     "trade-continuous-self",
     "trade-continuous-dataset-self",
+    "trade-continuous-reweighted",
+    "trade-continuous-dataset-reweighted",
     "no-causality",
     "reverse-kl-nll",
     "reweighting",
@@ -147,8 +150,9 @@ fn losses(
         end_value: 1.0,
         ..LossWeight::constant(1.0, 1e9, 1e3)
     };
-    let continuous = |reference: ReferencePoints, energy: EnergySource| -> Box<dyn Loss> {
-        Box::new(TradeContinuous {
+    // `reweight_points`: the "reweighted samples" rows (method.md §9).
+    let continuous = |reference: ReferencePoints, energy: EnergySource| -> TradeContinuous {
+        TradeContinuous {
             energy,
             prior,
             c0: 1.0,
@@ -158,6 +162,12 @@ fn losses(
             residual: Residual::Mse,
             noise: NoiseMode::Gaussian(3e-4),
             reweight_points: false,
+        }
+    };
+    let reweighted = |reference: ReferencePoints| -> Box<dyn Loss> {
+        Box::new(TradeContinuous {
+            reweight_points: true,
+            ..continuous(reference, EnergySource::GroundTruth(target.clone()))
         })
     };
     let adaptive = LossWeight {
@@ -174,7 +184,7 @@ fn losses(
             Box::new(Reweighting::new(data.train.clone(), prior, setup.batch)?),
             LossWeight::constant(1.0, 1e9, 1e3),
         )),
-        "trade-grid" | "no-causality" => {
+        "trade-grid" | "no-causality" | "trade-grid-self" => {
             let cfg = TradeGridConfig {
                 c_min: 0.4,
                 c_max: 1.1,
@@ -187,7 +197,7 @@ fn losses(
                 epsilon: 0.9,
                 alpha_l: 0.5,
                 batch: setup.batch,
-                causality: method == "trade-grid",
+                causality: method != "no-causality",
             };
             let grid = TradeGrid::new(
                 cfg,
@@ -196,17 +206,34 @@ fn losses(
                 Residual::SmoothL1 { delta: 5e-4 },
                 NoiseMode::Gaussian(3e-4),
             )?;
+            // "TRADE grid, flow energy": ∂_T U from the flow itself (method.md §5.1).
+            let grid = if method == "trade-grid-self" {
+                grid.with_energy(EnergySource::SelfTemperature)?
+            } else {
+                grid
+            };
             out.push((Box::new(grid), ramp));
         }
-        "trade-continuous" => out.push((continuous(ReferencePoints::FlowSamples, gt), adaptive)),
-        "trade-continuous-dataset" => out.push((continuous(dataset, gt), adaptive)),
-        "trade-continuous-self" => out.push((
-            continuous(ReferencePoints::FlowSamples, EnergySource::SelfTemperature),
+        "trade-continuous" => out.push((
+            Box::new(continuous(ReferencePoints::FlowSamples, gt)),
             adaptive,
         )),
-        "trade-continuous-dataset-self" => {
-            out.push((continuous(dataset, EnergySource::SelfTemperature), adaptive))
+        "trade-continuous-dataset" => out.push((Box::new(continuous(dataset, gt)), adaptive)),
+        "trade-continuous-self" => out.push((
+            Box::new(continuous(
+                ReferencePoints::FlowSamples,
+                EnergySource::SelfTemperature,
+            )),
+            adaptive,
+        )),
+        "trade-continuous-dataset-self" => out.push((
+            Box::new(continuous(dataset, EnergySource::SelfTemperature)),
+            adaptive,
+        )),
+        "trade-continuous-reweighted" => {
+            out.push((reweighted(ReferencePoints::FlowSamples), adaptive))
         }
+        "trade-continuous-dataset-reweighted" => out.push((reweighted(dataset), adaptive)),
         "reverse-kl-nll" => out.push((
             Box::new(ReverseKl::new(target, prior, true, setup.batch)?),
             LossWeight::constant(1.0, 1e9, 1e3),
@@ -409,7 +436,10 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
          a ~ N(0, T·I), lr {}; its NLL is the marginal importance estimate with {} draws of a per point (biased high\n\
          by Jensen's gap), its ESS uses the joint weights p̃(x)N(a)/q(x, a) (a lower bound on the marginal ESS).\n\
          KL = mean of log p − log q on the same exact samples as the NLL (exact log Z); NLL = entropy + KL, so entropy + KL\n\
-         estimates the NLL without the sampling noise of −log p (se: the largest per-run standard error).\n\n\
+         estimates the NLL without the sampling noise of −log p (se: the largest per-run standard error).\n\
+         Rows of experiments.md §1: `trade-grid-self` = \"TRADE grid, flow energy\" (∂_T U ≈ log q(x|T)/T from the flow, method.md §5.1;\n\
+         uniform SNIS weights in the table); `trade-continuous[-dataset]-reweighted` = \"TRADE continuous, reweighted samples\" (each\n\
+         evaluation point's loss times its normalised SNIS weight towards the batch's T, method.md §9; inert in the reference code).\n\n\
          | method | NLL T=0.5 | NLL T=1.0 | ESS T=0.5 | ESS T=1.0 | KL T=0.5 | KL T=1.0 | paper NLL / ESS (T=0.5) | train time / run |\n\
          |---|---|---|---|---|---|---|---|---|\n{table}\
          | exact (entropy) | {:.4} | {:.4} | 100 % | 100 % | 0 | 0 | | |\n\n{goal}\n\nWall time {:.0} s.\n",
