@@ -17,7 +17,7 @@ use ndarray_npy::read_npy;
 use rand::RngCore;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trade_ad::{ParamStore, Tape, Var};
 use trade_flows::{Condition, Distribution, FlowError, FlowModel};
@@ -164,6 +164,22 @@ fn density(model: FlowModel, meta: &model_dir::ModelMeta) -> (Box<dyn Distributi
     }
 }
 
+/// Loads a model directory and resolves the command line's conditions: the density the command
+/// line sees ([`density`], at `--target-condition` for a conditional Flows-for-Flows model), its
+/// parameters, and c in model units.
+fn open(
+    checkpoint: &Path,
+    c: &str,
+    target_condition: Option<&str>,
+) -> Result<(Box<dyn Distribution>, ParamStore, f64)> {
+    let (model, meta) = model_dir::load(checkpoint)?;
+    let c = condition("--condition", c, meta.condition_scale)?;
+    let transport = model.config.condition.input.is_transport();
+    let (density, params) = density(model, &meta);
+    let density = at_target_condition(density, transport, target_condition, meta.condition_scale)?;
+    Ok((density, params, c))
+}
+
 /// Runs a model subcommand.
 pub fn run(command: ModelCommand) -> Result<()> {
     match command {
@@ -176,22 +192,13 @@ pub fn run(command: ModelCommand) -> Result<()> {
             log_prob,
             target_condition,
         } => {
-            let (model, meta) = model_dir::load(&checkpoint)?;
-            let c = condition("--condition", &c, meta.condition_scale)?;
-            let transport = model.config.condition.input.is_transport();
+            let (density, params, c) = open(&checkpoint, &c, target_condition.as_deref())?;
             let n = parse_usize("--n", &n, "an integer ≥ 1")?;
             if n == 0 {
                 bail!("--n = 0: allowed an integer ≥ 1");
             }
             let seed = parse_usize("--seed", &seed, "a non-negative integer")? as u64;
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let (density, params) = density(model, &meta);
-            let density = at_target_condition(
-                density,
-                transport,
-                target_condition.as_deref(),
-                meta.condition_scale,
-            )?;
             let (x, lq) = trade_core::loss::sample(&*density, &params, n, c, &mut rng)?;
             write_atomic(&out, &x)?;
             if let Some(path) = log_prob {
@@ -206,22 +213,13 @@ pub fn run(command: ModelCommand) -> Result<()> {
             out,
             target_condition,
         } => {
-            let (model, meta) = model_dir::load(&checkpoint)?;
-            let c = condition("--condition", &c, meta.condition_scale)?;
-            let transport = model.config.condition.input.is_transport();
+            let (density, params, c) = open(&checkpoint, &c, target_condition.as_deref())?;
             let x: Array2<f64> = read_npy::<_, ndarray::Array<f64, Ix2>>(&input).map_err(|e| {
                 anyhow!(
                     "--input {}: cannot read an (N, d) float64 .npy: {e}",
                     input.display()
                 )
             })?;
-            let (density, params) = density(model, &meta);
-            let density = at_target_condition(
-                density,
-                transport,
-                target_condition.as_deref(),
-                meta.condition_scale,
-            )?;
             let d = density.dim();
             if x.ncols() != d {
                 bail!(

@@ -10,7 +10,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use ndarray::{Array2, s};
 use std::hint::black_box;
 use std::time::Duration;
-use trade_ad::{DataParallel, MatmulPrecision, Tape};
+use trade_ad::{DataParallel, Float, Gradients, MatmulPrecision, Tape};
 use trade_flows::config::ConditionConfig;
 use trade_flows::{
     BaseConfig, Condition, ConditionInput, ConditionerConfig, Distribution, FlowConfig, FlowModel,
@@ -193,6 +193,30 @@ fn trade_step_flops(m: &FlowModel, n: usize) -> u64 {
     (recorded + reverse) * n as u64 / 64
 }
 
+/// One TRADE-shaped step (log q with the c-tangent, mean square of the tangent, reverse sweep)
+/// over `dp`'s chunks, in the model's element type.
+fn parallel_step<F: Float>(
+    dp: &mut DataParallel<F>,
+    m: &FlowModel<F>,
+    x: &Array2<F>,
+    c: &Array2<F>,
+) -> (F, Gradients<F>) {
+    let n = x.nrows();
+    let (loss, grads, _) = dp.run(n, |t, rows| {
+        let cc = t.condition(c.slice(s![rows.clone(), ..]).to_owned());
+        let xv = t.constant(x.slice(s![rows, ..]).to_owned());
+        let lp = m
+            .flow
+            .log_prob(t, &m.params, xv, &Condition::c(cc))
+            .unwrap();
+        let g = t.tangent(lp).unwrap();
+        let sq = t.square(g);
+        let l = t.sum(sq, None);
+        (t.scale(l, 1.0 / n as f64), ())
+    });
+    (loss, grads)
+}
+
 /// The trainer's shape of the TRADE step: `DataParallel` with 64-row chunks (the multi-well
 /// experiment's `chunk_rows`) and 256-row chunks on a pool of 1 and 2 threads; the same bits
 /// for both thread counts. Throughput is the step's matrix-product flops, so criterion's
@@ -229,23 +253,7 @@ fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &
                 format!("dim={},batch={n}", m.flow.dim()),
             );
             g.bench_function(id, |b| {
-                b.iter(|| {
-                    pool.install(|| {
-                        let (loss, grads, _) = dp.run(n, |t, rows| {
-                            let cc = t.condition(cv.slice(s![rows.clone(), ..]).to_owned());
-                            let xv = t.constant(x.slice(s![rows, ..]).to_owned());
-                            let lp = m
-                                .flow
-                                .log_prob(t, &m.params, xv, &Condition::c(cc))
-                                .unwrap();
-                            let g = t.tangent(lp).unwrap();
-                            let sq = t.square(g);
-                            let l = t.sum(sq, None);
-                            (t.scale(l, 1.0 / n as f64), ())
-                        });
-                        black_box((loss, grads));
-                    })
-                })
+                b.iter(|| black_box(pool.install(|| parallel_step(&mut dp, m, &x, &cv))))
             });
         }
         let m32 = m.to_f32().unwrap();
@@ -260,23 +268,7 @@ fn bench_trade_parallel(c: &mut Criterion, name: &str, m: &FlowModel, batches: &
             format!("dim={},batch={n}", m.flow.dim()),
         );
         g.bench_function(id, |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    let (loss, grads, _) = dp.run(n, |t, rows| {
-                        let cc = t.condition(c32.slice(s![rows.clone(), ..]).to_owned());
-                        let xv = t.constant(x32.slice(s![rows, ..]).to_owned());
-                        let lp = m32
-                            .flow
-                            .log_prob(t, &m32.params, xv, &Condition::c(cc))
-                            .unwrap();
-                        let g = t.tangent(lp).unwrap();
-                        let sq = t.square(g);
-                        let l = t.sum(sq, None);
-                        (t.scale(l, 1.0 / n as f64), ())
-                    });
-                    black_box((loss, grads));
-                })
-            })
+            b.iter(|| black_box(pool.install(|| parallel_step(&mut dp, &m32, &x32, &c32))))
         });
     }
     g.finish();

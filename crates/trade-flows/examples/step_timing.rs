@@ -14,23 +14,15 @@
 use ndarray::{Array2, s};
 use std::time::Instant;
 use trade_ad::{Adam, AdamConfig, DataParallel, Float, MatmulPrecision};
-use trade_flows::{Condition, Distribution, FlowConfig, FlowModel, LayerConfig};
+use trade_flows::{Condition, Distribution, FlowConfig, FlowModel};
 
 /// The multi-well flow with RQ splines, or the same with affine couplings (clamp 1).
 fn config(coupling: &str) -> FlowConfig {
-    let mut config = FlowConfig::multi_well(5, 15, &[256, 256]);
     if coupling == "affine" {
-        if let Some(LayerConfig::Repeat { layers, .. }) = config.layers.first_mut() {
-            if let Some(LayerConfig::RqCoupling { conditioner, .. }) = layers.first().cloned() {
-                layers[0] = LayerConfig::AffineCoupling {
-                    conditioner,
-                    clamp: 1.0,
-                    learnable_clamp: false,
-                };
-            }
-        }
+        FlowConfig::multi_well_affine(5, 15, &[256, 256])
+    } else {
+        FlowConfig::multi_well(5, 15, &[256, 256])
     }
-    config
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {

@@ -510,6 +510,23 @@ impl FlowConfig {
         }
     }
 
+    /// [`FlowConfig::multi_well`] with GLOW affine couplings (soft clamp 1, the same
+    /// conditioner) in place of the RQ splines: the affine variant of the side-by-side PyTorch
+    /// comparison (`benchmarks/pytorch/`), not a spec model.
+    pub fn multi_well_affine(dim: usize, blocks: usize, hidden: &[usize]) -> Self {
+        let mut config = Self::multi_well(dim, blocks, hidden);
+        if let Some(LayerConfig::Repeat { layers, .. }) = config.layers.first_mut() {
+            if let Some(LayerConfig::RqCoupling { conditioner, .. }) = layers.first().cloned() {
+                layers[0] = LayerConfig::AffineCoupling {
+                    conditioner,
+                    clamp: 1.0,
+                    learnable_clamp: false,
+                };
+            }
+        }
+        config
+    }
+
     /// A temperature-steerable (volume-preserving) flow (`flows.md` §10): `blocks` × [GIN
     /// coupling 0.3·tanh (MLP `hidden`, Loop A init) → random permutation] → ActNorm → N(0, T·I); no
     /// c-input; `augmentation_dims` extra dims.

@@ -8,24 +8,16 @@ mod common;
 use common::{grid, perturbed};
 use ndarray::{Array2, Axis};
 use trade_ad::{Float, Gradients, Tape};
-use trade_flows::{Condition, Distribution, FlowConfig, FlowModel, LayerConfig};
+use trade_flows::{Condition, Distribution, FlowConfig, FlowModel};
 
 /// The multi-well flow (RQ couplings, MLP SiLU, log T into the couplings, N(0, T·I) base) with
 /// 3 blocks of [16, 16], or the same with affine couplings (clamp 1), as in `step_timing`.
 fn config(affine: bool) -> FlowConfig {
-    let mut config = FlowConfig::multi_well(5, 3, &[16, 16]);
     if affine {
-        if let Some(LayerConfig::Repeat { layers, .. }) = config.layers.first_mut() {
-            if let Some(LayerConfig::RqCoupling { conditioner, .. }) = layers.first().cloned() {
-                layers[0] = LayerConfig::AffineCoupling {
-                    conditioner,
-                    clamp: 1.0,
-                    learnable_clamp: false,
-                };
-            }
-        }
+        FlowConfig::multi_well_affine(5, 3, &[16, 16])
+    } else {
+        FlowConfig::multi_well(5, 3, &[16, 16])
     }
-    config
 }
 
 /// A model away from its initialisation (so every layer does something).
