@@ -172,20 +172,7 @@ fn trade_grid_and_reverse_kl_train() {
     let (x, c) = data_at_one(512);
     let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
     let prior = ConditionPrior::new(0.4, 1.1).unwrap();
-    let grid = TradeGridConfig {
-        c_min: 0.4,
-        c_max: 1.1,
-        n_points: 6,
-        c0: 1.0,
-        n_snis: 200,
-        refresh_every: 4,
-        alpha_ex: 0.5,
-        logits_every: 2,
-        epsilon: 0.9,
-        alpha_l: 0.5,
-        batch: 128,
-        causality: true,
-    };
+    let grid = small_grid_config();
     let losses = || -> Vec<(Box<dyn Loss>, LossWeight)> {
         vec![
             (
