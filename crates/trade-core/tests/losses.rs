@@ -41,6 +41,16 @@ fn snis_reproduces_multi_well_mean_energy() {
     );
 }
 
+/// The step context of model `m` at `step` of `total`.
+fn step_ctx(m: &FlowModel, step: usize, total: usize) -> loss::StepCtx<'_> {
+    loss::StepCtx {
+        model: &m.flow,
+        store: &m.params,
+        step,
+        total,
+    }
+}
+
 fn small_flow() -> FlowModel {
     FlowModel::new(FlowConfig::multi_well(5, 2, &[16, 16])).unwrap()
 }
@@ -259,12 +269,7 @@ fn variance_loss_value_and_gradient_match_the_batch_variance() {
     let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
     let prior = ConditionPrior::new(0.4, 1.1).unwrap();
     let mut loss = loss::VarianceLoss::new(target.clone(), prior, 64).unwrap();
-    let ctx = loss::StepCtx {
-        model: &m.flow,
-        store: &m.params,
-        step: 3,
-        total: 10,
-    };
+    let ctx = step_ctx(&m, 3, 10);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
     let b = loss.prepare(&ctx, &mut rng).unwrap();
     let c = b.c[[0, 0]];
@@ -341,12 +346,7 @@ fn augmented_flow_marginal_and_nll_batch() {
     let mut nll = Nll::new(data, cs, 4000, 0.0, 0)
         .unwrap()
         .with_augmentation(2);
-    let ctx = loss::StepCtx {
-        model: &m.flow,
-        store: &m.params,
-        step: 0,
-        total: 1,
-    };
+    let ctx = step_ctx(&m, 0, 1);
     let b = nll
         .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(9))
         .unwrap();
@@ -363,12 +363,7 @@ fn data_free_boundary_reverse_kl_with_trade_trains() {
     let prior = ConditionPrior::new(0.4, 1.1).unwrap();
     let mut boundary = ReverseKl::at_boundary(target.clone(), 1.0, 64).unwrap();
     let m = small_flow();
-    let ctx = loss::StepCtx {
-        model: &m.flow,
-        store: &m.params,
-        step: 0,
-        total: 1,
-    };
+    let ctx = step_ctx(&m, 0, 1);
     let b = boundary
         .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(1))
         .unwrap();
@@ -412,12 +407,7 @@ fn reverse_kl_log_uniform_draws_inside_the_range() {
     let (lo, hi) = (0.5, 1.0);
     let mut kl = ReverseKl::log_uniform(target.clone(), (lo, hi), 4000).unwrap();
     let m = small_flow();
-    let ctx = loss::StepCtx {
-        model: &m.flow,
-        store: &m.params,
-        step: 0,
-        total: 1,
-    };
+    let ctx = step_ctx(&m, 0, 1);
     let b = kl
         .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(3))
         .unwrap();
@@ -552,12 +542,7 @@ fn grid_self_energy_matches_the_ground_truth_for_an_exact_model() {
     };
     let mut gt = grid();
     let mut own = grid().with_energy(EnergySource::SelfTemperature).unwrap();
-    let ctx = loss::StepCtx {
-        model: &m.flow,
-        store: &m.params,
-        step: 0,
-        total: 10,
-    };
+    let ctx = step_ctx(&m, 0, 10);
     let bg = gt
         .prepare(&ctx, &mut Xoshiro256PlusPlus::seed_from_u64(9))
         .unwrap();
@@ -659,12 +644,7 @@ fn reweighted_points_multiply_each_loss_by_its_snis_weight() {
     let target: Arc<dyn Target> = Arc::new(MultiWell::new(5).unwrap());
     let prior = ConditionPrior::log_uniform(0.4, 1.1).unwrap();
     let m = small_flow();
-    let ctx = loss::StepCtx {
-        model: &m.flow,
-        store: &m.params,
-        step: 3,
-        total: 10,
-    };
+    let ctx = step_ctx(&m, 3, 10);
     let mut plain = reweighted_trade(
         &target,
         prior,
