@@ -38,7 +38,8 @@ struct Row {
     /// Throughput elements per iteration (flops for gemm and the TRADE step), if set.
     flops: Option<f64>,
     gflops: Option<f64>,
-    /// Achieved GFLOP/s over (single-thread f64 gemm peak × threads in the id).
+    /// Achieved GFLOP/s over (single-thread gemm peak × threads in the id): the f32 peak for
+    /// rows whose products run in f32 (`_f32` in the id), else the f64 peak.
     fraction_of_peak: Option<f64>,
 }
 
@@ -165,12 +166,19 @@ fn collect(since: SystemTime) -> Vec<Row> {
             .filter_map(|r| r.gflops)
             .fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))))
     };
-    if let Some(p64) = peak("gemm_f64/") {
-        for r in rows.iter_mut().filter(|r| !r.id.starts_with("gemm_")) {
-            r.fraction_of_peak = r.gflops.map(|g| g / (p64 * threads_in(&r.id)));
-        }
+    let (p64, p32) = (peak("gemm_f64/"), peak("gemm_f32/"));
+    for r in rows.iter_mut().filter(|r| !r.id.starts_with("gemm_")) {
+        let p = if products_in_f32(&r.id) { p32 } else { p64 };
+        r.fraction_of_peak = p.zip(r.gflops).map(|(p, g)| g / (p * threads_in(&r.id)));
     }
     rows
+}
+
+/// True for benchmark ids whose matrix products run in f32 (`…_f32` products, `…_f32tape`).
+fn products_in_f32(id: &str) -> bool {
+    id.split('/')
+        .nth(1)
+        .is_some_and(|name| name.contains("_f32"))
 }
 
 fn fmt_time(ns: f64) -> String {
@@ -198,7 +206,9 @@ fn summary_markdown(rows: &[Row], load: &str) -> String {
         md,
         "1-minute load average at the end of the run: {load} (wall times scale with it).\n"
     );
-    md.push_str("| benchmark | median | mean | GFLOP/s | of f64 peak × threads |\n");
+    md.push_str(
+        "| benchmark | median | mean | GFLOP/s | of gemm peak × threads (f32 peak for `_f32` rows) |\n",
+    );
     md.push_str("|---|---|---|---|---|\n");
     for r in rows {
         let g = r.gflops.map_or("".into(), |g| format!("{g:.1}"));
@@ -252,5 +262,18 @@ mod tests {
     fn thread_count_is_read_from_the_id() {
         assert!((threads_in("multi_well/trade_step_chunks64_threads2/dim=5") - 2.0).abs() < 1e-12);
         assert!((threads_in("multi_well/trade_step/dim=5,batch=512") - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn f32_rows_are_measured_against_the_f32_peak() {
+        assert!(products_in_f32(
+            "multi_well/trade_step_chunks256_threads2_f32tape/dim=5,batch=512"
+        ));
+        assert!(products_in_f32(
+            "multi_well/trade_step_chunks256_threads2_f32/dim=5,batch=512"
+        ));
+        assert!(!products_in_f32(
+            "multi_well/trade_step_chunks256_threads2/dim=5,batch=512"
+        ));
     }
 }
