@@ -89,6 +89,15 @@ fn default_bound() -> f64 {
 fn default_min_bin() -> f64 {
     0.1
 }
+fn default_unit_min() -> f64 {
+    1e-3
+}
+fn default_prior_loc() -> f64 {
+    0.5
+}
+fn default_prior_scale() -> f64 {
+    0.1
+}
 
 /// One entry of a flow's layer list, in data → latent order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +135,35 @@ pub enum LayerConfig {
         #[serde(default = "default_min_bin")]
         min_bin: f64,
     },
+    /// One-sided RQ spline coupling on [0, 1] over index groups (alanine-dipeptide spline flow,
+    /// `flows.md` §9): `transformed` mapped by a unit-interval spline (circular: periodic, for
+    /// torsions) whose parameters come from `[x_conditioning, context]`; other dims unchanged.
+    UnitSplineCoupling {
+        /// Conditioner network (MLP or ResNet).
+        conditioner: ConditionerConfig,
+        /// Indices transformed.
+        transformed: Vec<usize>,
+        /// Indices the conditioner sees (disjoint from `transformed`).
+        conditioning: Vec<usize>,
+        /// Number of bins K (spec 8).
+        bins: usize,
+        /// Circular (periodic) spline. Default false.
+        #[serde(default)]
+        circular: bool,
+        /// Minimum bin width and height, in (0, 1/K). Default 1e-3.
+        #[serde(default = "default_unit_min")]
+        min_bin: f64,
+        /// Minimum knot derivative, in [0, 1). Default 1e-3.
+        #[serde(default = "default_unit_min")]
+        min_derivative: f64,
+    },
+    /// A fixed random rotation `(x + s) mod 1` of the circle coordinates `dims`.
+    CircularShift {
+        /// Indices shifted.
+        dims: Vec<usize>,
+    },
+    /// Identity in the density direction, clamp to [0, 1] when sampling.
+    UnitClamp,
     /// ActNorm with data-dependent initialisation.
     ActNorm,
     /// A fixed permutation.
@@ -220,6 +258,19 @@ pub enum BaseConfig {
     Gaussian {
         /// Standard, temperature (v = c) or precision (v = 1/c).
         scaling: Scaling,
+    },
+    /// The internal-coordinate prior on [0, 1]^d (`flows.md` §5): the first `truncated`
+    /// coordinates truncated N(loc, scale²) on [0, 1], the rest U[0, 1]
+    /// ([`IcPrior`](crate::IcPrior)).
+    IcPrior {
+        /// Number of truncated-normal coordinates (alanine: 29 bonds and angles).
+        truncated: usize,
+        /// Mean, in [0, 1]. Default 0.5.
+        #[serde(default = "default_prior_loc")]
+        loc: f64,
+        /// Standard deviation, in [0.01, 1]. Default 0.1.
+        #[serde(default = "default_prior_scale")]
+        scale: f64,
     },
     /// A frozen flow (Flows for Flows). Its parameters live under `base.` in the same store
     /// and are frozen at build time; it is evaluated at c′ in transport mode.
@@ -391,9 +442,69 @@ impl LayerConfig {
                     .enumerate()
                     .try_for_each(|(k, l)| l.validate(&format!("{field}.layers[{k}]"), cond, dim))
             }
-            LayerConfig::ActNorm | LayerConfig::Permutation { .. } | LayerConfig::Orthogonal => {
+            LayerConfig::UnitSplineCoupling {
+                conditioner,
+                transformed,
+                conditioning,
+                bins,
+                min_bin,
+                min_derivative,
+                ..
+            } => {
+                if *bins < 2 {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.bins"),
+                        bins,
+                        "≥ 2",
+                    ));
+                }
+                if !(*min_bin > 0.0 && *min_bin * (*bins as f64) < 1.0) {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.min_bin"),
+                        min_bin,
+                        "in (0, 1/bins)",
+                    ));
+                }
+                if !(0.0..1.0).contains(min_derivative) {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.min_derivative"),
+                        min_derivative,
+                        "in [0, 1)",
+                    ));
+                }
+                if matches!(conditioner, ConditionerConfig::Cnn { .. }) {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.conditioner.kind"),
+                        "cnn",
+                        "mlp or res_net",
+                    ));
+                }
+                let groups = crate::layers::Groups {
+                    transformed: transformed.clone(),
+                    conditioning: conditioning.clone(),
+                };
+                groups.validate(field, dim)?;
+                conditioner.validate(&format!("{field}.conditioner"))
+            }
+            LayerConfig::CircularShift { dims } => {
+                let mut seen = vec![false; dim];
+                if dims.is_empty()
+                    || dims
+                        .iter()
+                        .any(|&i| i >= dim || std::mem::replace(&mut seen[i], true))
+                {
+                    return Err(FlowError::out_of_range(
+                        format!("{field}.dims"),
+                        format!("{dims:?}"),
+                        "non-empty, distinct indices < dim",
+                    ));
+                }
                 Ok(())
             }
+            LayerConfig::ActNorm
+            | LayerConfig::Permutation { .. }
+            | LayerConfig::Orthogonal
+            | LayerConfig::UnitClamp => Ok(()),
         }
     }
 }
@@ -420,6 +531,14 @@ impl FlowConfig {
         }
         for (k, layer) in self.layers.iter().enumerate() {
             layer.validate(&format!("layers[{k}]"), &self.condition, self.flow_dim())?;
+        }
+        if let BaseConfig::IcPrior {
+            truncated,
+            loc,
+            scale,
+        } = &self.base
+        {
+            crate::IcPrior::new(self.flow_dim(), *truncated, *loc, *scale)?;
         }
         if let BaseConfig::Flow { flow } = &self.base {
             flow.validate()?;
@@ -451,6 +570,7 @@ impl FlowConfig {
                     LayerConfig::AffineCoupling { conditioner, .. }
                     | LayerConfig::GinCoupling { conditioner, .. }
                     | LayerConfig::RqCoupling { conditioner, .. }
+                    | LayerConfig::UnitSplineCoupling { conditioner, .. }
                     | LayerConfig::ConditionalAffine { conditioner }
                     | LayerConfig::GlobalScaling { conditioner } => {
                         *conditioner = conditioner.clone().with_zero_last(zero);
@@ -459,6 +579,8 @@ impl FlowConfig {
                     LayerConfig::ActNorm
                     | LayerConfig::Permutation { .. }
                     | LayerConfig::Orthogonal
+                    | LayerConfig::CircularShift { .. }
+                    | LayerConfig::UnitClamp
                     | LayerConfig::SpaceToDepth { .. }
                     | LayerConfig::ChannelActNorm { .. }
                     | LayerConfig::ChannelPermutation { .. } => {}

@@ -12,9 +12,10 @@ use crate::config::{
     BaseConfig, ConditionConfig, ConditionInput, FlowConfig, LayerConfig, PermutationKind,
 };
 use crate::distribution::{Condition, Distribution, check_condition, check_input};
+use crate::ic_prior::IcPrior;
 use crate::layers::{
-    ActNorm, Affine, Clamp, ConditionalAffine, Coupling, GlobalScaling, Orthogonal, Permutation,
-    RqSpline, SpaceToDepth,
+    ActNorm, Affine, CircularShift, Clamp, ConditionalAffine, Coupling, GlobalScaling, Groups,
+    MaskedCoupling, Orthogonal, Permutation, RqSpline, SpaceToDepth, UnitClamp, UnitSpline,
 };
 use ndarray::Array2;
 use rand::{Rng, RngCore};
@@ -110,6 +111,43 @@ impl<F: Float, R: Rng + ?Sized> Builder<'_, F, R> {
                 };
                 self.coupling(t, &format!("{name}.rq"), conditioner)?
             }
+            LayerConfig::UnitSplineCoupling {
+                conditioner,
+                transformed,
+                conditioning,
+                bins,
+                circular,
+                min_bin,
+                min_derivative,
+            } => {
+                let t = UnitSpline {
+                    bins: *bins,
+                    min_bin: *min_bin,
+                    min_derivative: *min_derivative,
+                    circular: *circular,
+                };
+                let groups = Groups {
+                    transformed: transformed.clone(),
+                    conditioning: conditioning.clone(),
+                };
+                Box::new(MaskedCoupling::new(
+                    t,
+                    self.store,
+                    &format!("{name}.unit_rq"),
+                    (self.dim, self.ctx_width),
+                    &groups,
+                    conditioner,
+                    self.rng,
+                )?)
+            }
+            LayerConfig::CircularShift { dims } => Box::new(CircularShift::random(
+                self.store,
+                &format!("{name}.shift"),
+                self.dim,
+                dims,
+                self.rng,
+            )?),
+            LayerConfig::UnitClamp => Box::new(UnitClamp::new(self.dim)),
             LayerConfig::ActNorm => Box::new(ActNorm::new(
                 self.store,
                 &format!("{name}.actnorm"),
@@ -224,6 +262,11 @@ impl<F: Float> Flow<F> {
         }
         let base: Box<dyn Distribution<F>> = match &config.base {
             BaseConfig::Gaussian { scaling } => Box::new(Gaussian::new(dim, *scaling)),
+            BaseConfig::IcPrior {
+                truncated,
+                loc,
+                scale,
+            } => Box::new(IcPrior::new(dim, *truncated, *loc, *scale)?),
             BaseConfig::Flow { flow } => {
                 let first = store.len();
                 let base = Flow::build(flow, store, &format!("{prefix}base."), rng)?;

@@ -38,6 +38,7 @@
 //! assert!(grads.global_norm().is_finite());
 //! ```
 
+pub mod alanine_spline;
 pub mod base;
 pub mod bijector;
 pub mod conditioner;
@@ -46,6 +47,7 @@ pub mod conv;
 pub mod distribution;
 mod error;
 pub mod flow;
+pub mod ic_prior;
 pub mod io;
 pub mod layers;
 pub mod tsf;
@@ -59,4 +61,5 @@ pub use config::{
 pub use distribution::{Condition, Distribution};
 pub use error::FlowError;
 pub use flow::Flow;
+pub use ic_prior::IcPrior;
 pub use io::FlowModel;

@@ -49,16 +49,25 @@ struct Bin {
     d1: Var,
 }
 
-/// Edges, cumulative widths/heights, derivative knots and tail slope for (m, 3K+1) raw params.
-struct Knots {
-    left: Var,
-    bottom: Var,
-    w: Var,
-    h: Var,
-    cw: Var,
-    ch: Var,
-    derivs: Var,
-    slope: Var,
+/// Edges, cumulative widths/heights, derivative knots and tail slope of m per-row splines,
+/// all (m, ·) tape values: the shared input of [`forward_knots`] and [`inverse_knots`].
+pub(crate) struct Knots {
+    /// Left edge x_0, (m, 1).
+    pub(crate) left: Var,
+    /// Bottom edge y_0, (m, 1).
+    pub(crate) bottom: Var,
+    /// Bin widths, (m, K).
+    pub(crate) w: Var,
+    /// Bin heights, (m, K).
+    pub(crate) h: Var,
+    /// Cumulative widths, (m, K).
+    pub(crate) cw: Var,
+    /// Cumulative heights, (m, K).
+    pub(crate) ch: Var,
+    /// Knot derivatives δ_0..δ_K, (m, K + 1).
+    pub(crate) derivs: Var,
+    /// Slope of both linear tails, (m, 1).
+    pub(crate) slope: Var,
 }
 
 impl RqSpline {
@@ -114,139 +123,16 @@ impl RqSpline {
         }
     }
 
-    /// Gathers the bin quantities at per-row bin indices `idx` (m, 1).
-    fn gather<F: Float>(&self, tape: &mut Tape<F>, kn: &Knots, idx: Array2<usize>) -> Bin {
-        let next = Arc::new(idx.mapv(|i| i + 1));
-        let idx = Arc::new(idx);
-        let w = tape.take_along_rows_shared(kn.w, idx.clone());
-        let cw = tape.take_along_rows_shared(kn.cw, idx.clone());
-        let xk = tape.add(kn.left, cw);
-        let xk = tape.sub(xk, w);
-        let h = tape.take_along_rows_shared(kn.h, idx.clone());
-        let ch = tape.take_along_rows_shared(kn.ch, idx.clone());
-        let yk = tape.add(kn.bottom, ch);
-        let yk = tape.sub(yk, h);
-        let d0 = tape.take_along_rows_shared(kn.derivs, idx);
-        let d1 = tape.take_along_rows_shared(kn.derivs, next);
-        Bin {
-            xk,
-            w,
-            yk,
-            h,
-            d0,
-            d1,
-        }
-    }
-
-    /// log dy/dx inside the bin at ξ: 2 ln s_k + ln[δ_{k+1}ξ² + 2 s_k ξ(1−ξ) + δ_k(1−ξ)²] − 2 ln den.
-    fn log_slope<F: Float>(tape: &mut Tape<F>, b: &Bin, sk: Var, xi: Var, den: Var) -> Var {
-        let xi2 = tape.square(xi);
-        let one_m = tape.scale(xi, -1.0);
-        let one_m = tape.add_scalar(one_m, 1.0);
-        let one_m2 = tape.square(one_m);
-        let t = tape.mul(xi, one_m);
-        let a = tape.mul(b.d1, xi2);
-        let bb = tape.mul(sk, t);
-        let bb = tape.scale(bb, 2.0);
-        let c = tape.mul(b.d0, one_m2);
-        let num = tape.add(a, bb);
-        let num = tape.add(num, c);
-        let ln_num = tape.log(num);
-        let ln_sk = tape.log(sk);
-        let ln_den = tape.log(den);
-        let two = tape.sub(ln_sk, ln_den);
-        let two = tape.scale(two, 2.0);
-        tape.add(two, ln_num)
-    }
-
-    /// D = δ_k + δ_{k+1} − 2 s_k.
-    fn big_d<F: Float>(tape: &mut Tape<F>, b: &Bin, sk: Var) -> Var {
-        let dsum = tape.add(b.d0, b.d1);
-        let two_sk = tape.scale(sk, 2.0);
-        tape.sub(dsum, two_sk)
-    }
-
     /// Forward on (m, 3K+1) raw params and (m, 1) inputs: (y, log dy/dx), both (m, 1).
     pub fn forward_flat<F: Float>(&self, tape: &mut Tape<F>, raw: Var, x: Var) -> (Var, Var) {
         let kn = self.knots(tape, raw);
-        let (idx, inside) = search(tape.value(kn.left), tape.value(kn.cw), tape.value(x));
-        let b = self.gather(tape, &kn, idx);
-        let dx = tape.sub(x, b.xk);
-        let xi = tape.div(dx, b.w);
-        let xi = tape.clamp(xi, 0.0, 1.0);
-        let sk = tape.div(b.h, b.w);
-        let xi2 = tape.square(xi);
-        let t = tape.sub(xi, xi2);
-        let dd = Self::big_d(tape, &b, sk);
-        let a = tape.mul(sk, xi2);
-        let c = tape.mul(b.d0, t);
-        let num = tape.add(a, c);
-        let num = tape.mul(b.h, num);
-        let dt = tape.mul(dd, t);
-        let den = tape.add(sk, dt);
-        let frac = tape.div(num, den);
-        let y_in = tape.add(b.yk, frac);
-        let ld_in = Self::log_slope(tape, &b, sk, xi, den);
-        let off = tape.sub(x, kn.left);
-        let off = tape.mul(kn.slope, off);
-        let y_out = tape.add(kn.bottom, off);
-        let ld_out = tape.log(kn.slope);
-        let inside = Arc::new(inside);
-        let y = tape.where_shared(inside.clone(), y_in, y_out);
-        let ld = tape.where_shared(inside, ld_in, ld_out);
-        (y, ld)
+        forward_knots(tape, &kn, x)
     }
 
     /// Inverse on (m, 3K+1) raw params and (m, 1) outputs: (x, log dx/dy), both (m, 1).
     pub fn inverse_flat<F: Float>(&self, tape: &mut Tape<F>, raw: Var, y: Var) -> (Var, Var) {
         let kn = self.knots(tape, raw);
-        let (idx, inside) = search(tape.value(kn.bottom), tape.value(kn.ch), tape.value(y));
-        let b = self.gather(tape, &kn, idx);
-        let inside = Arc::new(inside);
-        let sk = tape.div(b.h, b.w);
-        let dd = Self::big_d(tape, &b, sk);
-        // Tail rows take the inside formulas at y = y_k (Δ = 0, discriminant B² > 0): with the
-        // tail's y there, B² − 4AC < 0 is clamped to 0 and √'s infinite derivative times the
-        // zero gradient of the unselected branch would make every gradient NaN.
-        let y_safe = tape.where_shared(inside.clone(), y, b.yk);
-        let delta = tape.sub(y_safe, b.yk);
-        let delta_d = tape.mul(delta, dd);
-        // A = h(s_k − δ_k) + Δ·D;  B = h δ_k − Δ·D;  C = −s_k Δ.
-        let a = tape.sub(sk, b.d0);
-        let a = tape.mul(b.h, a);
-        let a = tape.add(a, delta_d);
-        let bq = tape.mul(b.h, b.d0);
-        let bq = tape.sub(bq, delta_d);
-        let c = tape.mul(sk, delta);
-        let c = tape.neg(c);
-        // ξ = 2C / (−B − √(B² − 4AC)), discriminant clamped at ≥ 0.
-        let b2 = tape.square(bq);
-        let ac = tape.mul(a, c);
-        let ac4 = tape.scale(ac, 4.0);
-        let disc = tape.sub(b2, ac4);
-        let disc = tape.clamp(disc, 0.0, f64::INFINITY);
-        let root = tape.sqrt(disc);
-        let den = tape.add(bq, root);
-        let den = tape.neg(den);
-        let two_c = tape.scale(c, 2.0);
-        let xi = tape.div(two_c, den);
-        let xi = tape.clamp(xi, 0.0, 1.0);
-        let xw = tape.mul(xi, b.w);
-        let x_in = tape.add(b.xk, xw);
-        let xi2 = tape.square(xi);
-        let t = tape.sub(xi, xi2);
-        let dt = tape.mul(dd, t);
-        let den_f = tape.add(sk, dt);
-        let ld_fwd = Self::log_slope(tape, &b, sk, xi, den_f);
-        let ld_in = tape.neg(ld_fwd);
-        let off = tape.sub(y, kn.bottom);
-        let off = tape.div(off, kn.slope);
-        let x_out = tape.add(kn.left, off);
-        let ln_s = tape.log(kn.slope);
-        let ld_out = tape.neg(ln_s);
-        let x = tape.where_shared(inside.clone(), x_in, x_out);
-        let ld = tape.where_shared(inside, ld_in, ld_out);
-        (x, ld)
+        inverse_knots(tape, &kn, y)
     }
 
     /// Reshapes (n, D·(3K+1)) params and (n, D) values to per-element rows, applies `f`, and
@@ -273,6 +159,140 @@ impl RqSpline {
         let ld = tape.reshape(ld, (n, d));
         (out, tape.sum(ld, Some(Axis(1))))
     }
+}
+
+/// The RQ spline forward of per-row knots on (m, 1) inputs: (y, log dy/dx), both (m, 1); linear
+/// tails with slope `kn.slope` outside [left, left + Σw].
+pub(crate) fn forward_knots<F: Float>(tape: &mut Tape<F>, kn: &Knots, x: Var) -> (Var, Var) {
+    let (idx, inside) = search(tape.value(kn.left), tape.value(kn.cw), tape.value(x));
+    let b = gather(tape, kn, idx);
+    let dx = tape.sub(x, b.xk);
+    let xi = tape.div(dx, b.w);
+    let xi = tape.clamp(xi, 0.0, 1.0);
+    let sk = tape.div(b.h, b.w);
+    let xi2 = tape.square(xi);
+    let t = tape.sub(xi, xi2);
+    let dd = big_d(tape, &b, sk);
+    let a = tape.mul(sk, xi2);
+    let c = tape.mul(b.d0, t);
+    let num = tape.add(a, c);
+    let num = tape.mul(b.h, num);
+    let dt = tape.mul(dd, t);
+    let den = tape.add(sk, dt);
+    let frac = tape.div(num, den);
+    let y_in = tape.add(b.yk, frac);
+    let ld_in = log_slope(tape, &b, sk, xi, den);
+    let off = tape.sub(x, kn.left);
+    let off = tape.mul(kn.slope, off);
+    let y_out = tape.add(kn.bottom, off);
+    let ld_out = tape.log(kn.slope);
+    let inside = Arc::new(inside);
+    let y = tape.where_shared(inside.clone(), y_in, y_out);
+    let ld = tape.where_shared(inside, ld_in, ld_out);
+    (y, ld)
+}
+
+/// The inverse of [`forward_knots`] on (m, 1) outputs: (x, log dx/dy), both (m, 1).
+pub(crate) fn inverse_knots<F: Float>(tape: &mut Tape<F>, kn: &Knots, y: Var) -> (Var, Var) {
+    let (idx, inside) = search(tape.value(kn.bottom), tape.value(kn.ch), tape.value(y));
+    let b = gather(tape, kn, idx);
+    let inside = Arc::new(inside);
+    let sk = tape.div(b.h, b.w);
+    let dd = big_d(tape, &b, sk);
+    // Tail rows take the inside formulas at y = y_k (Δ = 0, discriminant B² > 0): with the
+    // tail's y there, B² − 4AC < 0 is clamped to 0 and √'s infinite derivative times the
+    // zero gradient of the unselected branch would make every gradient NaN.
+    let y_safe = tape.where_shared(inside.clone(), y, b.yk);
+    let delta = tape.sub(y_safe, b.yk);
+    let delta_d = tape.mul(delta, dd);
+    // A = h(s_k − δ_k) + Δ·D;  B = h δ_k − Δ·D;  C = −s_k Δ.
+    let a = tape.sub(sk, b.d0);
+    let a = tape.mul(b.h, a);
+    let a = tape.add(a, delta_d);
+    let bq = tape.mul(b.h, b.d0);
+    let bq = tape.sub(bq, delta_d);
+    let c = tape.mul(sk, delta);
+    let c = tape.neg(c);
+    // ξ = 2C / (−B − √(B² − 4AC)), discriminant clamped at ≥ 0.
+    let b2 = tape.square(bq);
+    let ac = tape.mul(a, c);
+    let ac4 = tape.scale(ac, 4.0);
+    let disc = tape.sub(b2, ac4);
+    let disc = tape.clamp(disc, 0.0, f64::INFINITY);
+    let root = tape.sqrt(disc);
+    let den = tape.add(bq, root);
+    let den = tape.neg(den);
+    let two_c = tape.scale(c, 2.0);
+    let xi = tape.div(two_c, den);
+    let xi = tape.clamp(xi, 0.0, 1.0);
+    let xw = tape.mul(xi, b.w);
+    let x_in = tape.add(b.xk, xw);
+    let xi2 = tape.square(xi);
+    let t = tape.sub(xi, xi2);
+    let dt = tape.mul(dd, t);
+    let den_f = tape.add(sk, dt);
+    let ld_fwd = log_slope(tape, &b, sk, xi, den_f);
+    let ld_in = tape.neg(ld_fwd);
+    let off = tape.sub(y, kn.bottom);
+    let off = tape.div(off, kn.slope);
+    let x_out = tape.add(kn.left, off);
+    let ln_s = tape.log(kn.slope);
+    let ld_out = tape.neg(ln_s);
+    let x = tape.where_shared(inside.clone(), x_in, x_out);
+    let ld = tape.where_shared(inside, ld_in, ld_out);
+    (x, ld)
+}
+
+/// Gathers the bin quantities at per-row bin indices `idx` (m, 1).
+fn gather<F: Float>(tape: &mut Tape<F>, kn: &Knots, idx: Array2<usize>) -> Bin {
+    let next = Arc::new(idx.mapv(|i| i + 1));
+    let idx = Arc::new(idx);
+    let w = tape.take_along_rows_shared(kn.w, idx.clone());
+    let cw = tape.take_along_rows_shared(kn.cw, idx.clone());
+    let xk = tape.add(kn.left, cw);
+    let xk = tape.sub(xk, w);
+    let h = tape.take_along_rows_shared(kn.h, idx.clone());
+    let ch = tape.take_along_rows_shared(kn.ch, idx.clone());
+    let yk = tape.add(kn.bottom, ch);
+    let yk = tape.sub(yk, h);
+    let d0 = tape.take_along_rows_shared(kn.derivs, idx);
+    let d1 = tape.take_along_rows_shared(kn.derivs, next);
+    Bin {
+        xk,
+        w,
+        yk,
+        h,
+        d0,
+        d1,
+    }
+}
+
+/// log dy/dx inside the bin at ξ: 2 ln s_k + ln[δ_{k+1}ξ² + 2 s_k ξ(1−ξ) + δ_k(1−ξ)²] − 2 ln den.
+fn log_slope<F: Float>(tape: &mut Tape<F>, b: &Bin, sk: Var, xi: Var, den: Var) -> Var {
+    let xi2 = tape.square(xi);
+    let one_m = tape.scale(xi, -1.0);
+    let one_m = tape.add_scalar(one_m, 1.0);
+    let one_m2 = tape.square(one_m);
+    let t = tape.mul(xi, one_m);
+    let a = tape.mul(b.d1, xi2);
+    let bb = tape.mul(sk, t);
+    let bb = tape.scale(bb, 2.0);
+    let c = tape.mul(b.d0, one_m2);
+    let num = tape.add(a, bb);
+    let num = tape.add(num, c);
+    let ln_num = tape.log(num);
+    let ln_sk = tape.log(sk);
+    let ln_den = tape.log(den);
+    let two = tape.sub(ln_sk, ln_den);
+    let two = tape.scale(two, 2.0);
+    tape.add(two, ln_num)
+}
+
+/// D = δ_k + δ_{k+1} − 2 s_k.
+fn big_d<F: Float>(tape: &mut Tape<F>, b: &Bin, sk: Var) -> Var {
+    let dsum = tape.add(b.d0, b.d1);
+    let two_sk = tape.scale(sk, 2.0);
+    tape.sub(dsum, two_sk)
 }
 
 /// Bin index per row (number of interior knots ≤ v, in 0..K) and the inside mask
