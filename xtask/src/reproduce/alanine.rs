@@ -5,7 +5,10 @@
 //! NLL of MD frames in Cartesian space (nats, `log q(x) = log q(z) + log|∂z/∂x|`), ESS with real
 //! importance weights, KL between 30×30 (φ, ψ) histograms on [−π, π]² of model (and
 //! reweighted) samples vs MD, mean energies in kT; Ramachandran scatter plots and energy
-//! histograms. MD frames are cached under `target/cache/`.
+//! histograms. MD frames are cached under `target/cache/`. The spline variant (`-spline`
+//! methods) lives in [`spline`].
+
+mod spline;
 
 use super::common::{MetricRow, Run, pm, select_methods, train, write_report};
 use super::{Profile, ReproduceArgs};
@@ -30,8 +33,17 @@ use trade_targets::Target;
 use trade_targets::alanine::{AlanineInternal, IcTransform, MdConfig, MdSampler, phi_psi_rows};
 
 /// Methods in table order: TRADE continuous (affine), reverse KL + NLL (affine), TSF (GIN, no
-/// c-input), NLL only (affine).
-const METHODS: &[&str] = &["trade-continuous", "reverse-kl-nll", "tsf", "nll"];
+/// c-input), NLL only (affine), then the spline flow's TRADE grid, reverse KL + NLL and NLL
+/// ([`spline::METHODS`]).
+const METHODS: &[&str] = &[
+    "trade-continuous",
+    "reverse-kl-nll",
+    "tsf",
+    "nll",
+    "trade-grid-spline",
+    "reverse-kl-nll-spline",
+    "nll-spline",
+];
 /// Quick profile default.
 const QUICK_METHODS: &[&str] = &["trade-continuous", "nll"];
 /// Evaluation temperatures (K).
@@ -55,6 +67,8 @@ struct Setup {
     lr: f64,
     n_ess: usize,
     runs: usize,
+    /// Flow and training sizes of the `-spline` methods.
+    spline: spline::SplineSetup,
 }
 
 impl Setup {
@@ -71,6 +85,7 @@ impl Setup {
                 lr: 3e-4,
                 n_ess: 30_000,
                 runs: 3,
+                spline: spline::SplineSetup::of(profile),
             },
             Profile::Quick => Self {
                 n_frames: 20_000,
@@ -83,7 +98,17 @@ impl Setup {
                 lr: 1e-3,
                 n_ess: 4_000,
                 runs: 1,
+                spline: spline::SplineSetup::of(profile),
             },
+        }
+    }
+
+    /// (batch, epochs, learning rate) of `method`.
+    fn training(&self, method: &str) -> (usize, usize, f64) {
+        if spline::is_spline(method) {
+            (self.spline.batch, self.spline.epochs, self.spline.lr)
+        } else {
+            (self.batch, self.epochs, self.lr)
         }
     }
 }
@@ -93,6 +118,9 @@ impl Setup {
 /// layer) → random permutation → ActNorm] → conditional affine → N(0, τ·I); log τ into the
 /// couplings. TSF: GIN blocks with no c-input over N(0, τ·I).
 fn flow_config(method: &str, setup: &Setup, seed: u64) -> FlowConfig {
+    if spline::is_spline(method) {
+        return setup.spline.flow_config(seed);
+    }
     if method == "tsf" {
         let mut c = FlowConfig::temperature_steerable(48, 0, setup.blocks, &[setup.width]);
         c.seed = seed;
@@ -238,7 +266,8 @@ fn losses(
     let target: Arc<dyn Target> = Arc::new(AlanineInternal::new(data.ic.clone()));
     let prior = ConditionPrior::new(0.4, 1.1)?;
     let ones = Arc::new(Array2::ones((data.train.nrows(), 1)));
-    let nll = Nll::new(data.train.clone(), ones, setup.batch, 3e-4, seed)?;
+    let (batch, _, _) = setup.training(method);
+    let nll = Nll::new(data.train.clone(), ones, batch, 3e-4, seed)?;
     let mut out: Vec<(Box<dyn Loss>, LossWeight)> =
         vec![(Box::new(nll), LossWeight::constant(1.0, 1e9, 1e3))];
     // experiments.md §5: pct_start 0.4, weight 0 → 0.1 (cosine), adaptive (init 1e-3).
@@ -273,6 +302,9 @@ fn losses(
             Box::new(ReverseKl::new(target, prior, false, setup.batch)?),
             weight,
         )),
+        m if spline::is_spline(m) => {
+            out.extend(spline::extra_loss(m, &setup.spline, target, prior)?);
+        }
         other => bail!("method {other:?} is not an alanine-dipeptide method"),
     }
     Ok(out)
@@ -404,14 +436,15 @@ fn train_one(
     model
         .flow
         .data_init(&mut model.params, &init, Some(&ones), None)?;
+    let (batch, epochs, lr) = setup.training(method);
     let spec = Run {
         experiment: "alanine-dipeptide",
         method,
         run,
         seed,
-        steps: setup.epochs * (data.train.nrows() / setup.batch),
-        lr: setup.lr,
-        batch: setup.batch,
+        steps: epochs * (data.train.nrows() / batch),
+        lr,
+        batch,
     };
     let losses = losses(method, setup, data, seed)?;
     let seconds = train(args, &spec, &model.flow, &mut model.params, losses)?;
@@ -538,11 +571,17 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
          coordinates (targets.md §6.8); densities in Cartesian space add log|∂z/∂x|. Flow: {} × [GLOW affine coupling\n\
          (ResNet width {}) → permutation → ActNorm] → conditional affine → N(0, τ·I), log τ into the couplings; `tsf`: {}\n\
          GIN blocks, no c-input. Batch {}, {} epochs, lr {}, dequantisation 3e-4 on z; {} run(s) per method.\n\
+         `-spline` methods (flows.md §9 spline): {} × 3 unit-interval RQ couplings (K = {}; bonds | angles, torsions;\n\
+         angles | torsions; torsion halves, circular, with fixed random torsion shifts), ResNet width {} with {} residual\n\
+         blocks, log τ context, clamp to [0, 1], IC prior (bonds and angles truncated N(0.5, 0.1²), torsions U[0, 1]);\n\
+         batch {}, {} epochs, lr {}. TRADE grid: {} log points on [0.4, 1.1] + τ = 1, {} SNIS samples refreshed every {}\n\
+         steps, SmoothL1 δ 5e-4, ε 0.1254, α_EX 0.6455, α_L 0.8, weight 0 → 0.2291 from 31.67 % of training,\n\
+         adaptive (init 1e-3). Reverse KL spline: weight 0 → 1 from the start, adaptive (init 1).\n\
          TRADE: continuous, ground-truth ∂_τ U = −E/(k_B·600 K·τ²), flow samples at τ = 1, τ ~ prior on [0.4, 1.1],\n\
          weight 0 → 0.1 from 40 % of training, adaptive. Reverse KL: one τ per batch, same weight.\n\n\
          Deviations from experiments.md §5 (project choices, stated): no 60 augmentation dimensions; no weight decay\n\
          (the shared trainer's Adam); the quick profile uses a smaller flow, fewer frames (0.1 ps apart) and epochs.\n\
-         The spline variant (circular splines on [0, 1]) is not implemented yet.\n\n\
+         The TSF spline row (tempered bins) is not implemented.\n\n\
          Columns per temperature: ESS (%, real weights −U − log q, N = {}) | NLL of MD frames (nats, Cartesian) |\n\
          (φ, ψ) histogram KL(MD ‖ model) / of importance-resampled model samples (30×30 on [−π, π]²).\n\
          The paper reports that TRADE outperforms temperature-steerable flows; its numbers are figures, so the anchors\n\
@@ -566,6 +605,16 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
         setup.epochs,
         setup.lr,
         setup.runs,
+        setup.spline.layers_per_group,
+        setup.spline.bins,
+        setup.spline.width,
+        setup.spline.res_blocks,
+        setup.spline.batch,
+        setup.spline.epochs,
+        setup.spline.lr,
+        setup.spline.grid_points,
+        setup.spline.n_snis,
+        setup.spline.refresh_every,
         setup.n_ess,
         started.elapsed().as_secs_f64()
     );
@@ -640,6 +689,12 @@ mod tests {
             blocks: 1,
             width: 8,
             batch: 16,
+            spline: spline::SplineSetup {
+                layers_per_group: 1,
+                width: 8,
+                batch: 16,
+                ..spline::SplineSetup::of(Profile::Quick)
+            },
             ..Setup::of(Profile::Quick)
         };
         let ic = Arc::new(IcTransform::new());
@@ -656,8 +711,10 @@ mod tests {
         for m in METHODS {
             FlowModel::new(flow_config(m, &setup, 0)).unwrap();
             let n = losses(m, &setup, &data, 0).unwrap().len();
-            assert_eq!(n, if *m == "nll" || *m == "tsf" { 1 } else { 2 });
+            let nll_only = ["nll", "tsf", "nll-spline"].contains(m);
+            assert_eq!(n, if nll_only { 1 } else { 2 }, "{m}");
         }
+        assert!(spline::METHODS.iter().all(|m| METHODS.contains(m)));
         assert!(losses("trade-grid", &setup, &data, 0).is_err());
     }
 }
