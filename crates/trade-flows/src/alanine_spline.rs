@@ -1,7 +1,10 @@
 //! The alanine-dipeptide spline flow of `flows.md` §9 as a [`FlowConfig`] preset, on the 48
 //! normalised free internal coordinates z = [9 bonds, 20 angles, 19 torsions], all in [0, 1]
 //! (`trade_targets::alanine::IcTransform`: bonds `0.5 + 0.1 Δb/0.005 nm`, angles
-//! `0.5 + 0.1 Δθ/0.15 rad`, torsions as a fraction of the period; `targets.md` §6.8).
+//! `0.5 + 0.1 Δθ/0.15 rad`, torsions as a fraction of the period; `targets.md` §6.8). That
+//! scaling is affine per coordinate, so its log-Jacobian is the constant
+//! `log|∂z/∂ic| = −(9 ln 0.05 nm + 20 ln 1.5 rad + 19 ln 2π) ≈ −16.07`
+//! (`IcTransform::log_abs_det_z_ic`), included in the transform's `log|∂z/∂x|`.
 
 use crate::conditioner::ConditionerConfig;
 use crate::config::{BaseConfig, ConditionConfig, ConditionInput, FlowConfig, LayerConfig};
