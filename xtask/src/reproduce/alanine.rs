@@ -571,14 +571,14 @@ pub fn run(args: &ReproduceArgs) -> Result<String> {
          coordinates (targets.md §6.8); densities in Cartesian space add log|∂z/∂x|. Flow: {} × [GLOW affine coupling\n\
          (ResNet width {}) → permutation → ActNorm] → conditional affine → N(0, τ·I), log τ into the couplings; `tsf`: {}\n\
          GIN blocks, no c-input. Batch {}, {} epochs, lr {}, dequantisation 3e-4 on z; {} run(s) per method.\n\
+         TRADE: continuous, ground-truth ∂_τ U = −E/(k_B·600 K·τ²), flow samples at τ = 1, τ ~ prior on [0.4, 1.1],\n\
+         weight 0 → 0.1 from 40 % of training, adaptive. Reverse KL: one τ per batch, same weight.\n\
          `-spline` methods (flows.md §9 spline): {} × 3 unit-interval RQ couplings (K = {}; bonds | angles, torsions;\n\
          angles | torsions; torsion halves, circular, with fixed random torsion shifts), ResNet width {} with {} residual\n\
          blocks, log τ context, clamp to [0, 1], IC prior (bonds and angles truncated N(0.5, 0.1²), torsions U[0, 1]);\n\
          batch {}, {} epochs, lr {}. TRADE grid: {} log points on [0.4, 1.1] + τ = 1, {} SNIS samples refreshed every {}\n\
          steps, SmoothL1 δ 5e-4, ε 0.1254, α_EX 0.6455, α_L 0.8, weight 0 → 0.2291 from 31.67 % of training,\n\
-         adaptive (init 1e-3). Reverse KL spline: weight 0 → 1 from the start, adaptive (init 1).\n\
-         TRADE: continuous, ground-truth ∂_τ U = −E/(k_B·600 K·τ²), flow samples at τ = 1, τ ~ prior on [0.4, 1.1],\n\
-         weight 0 → 0.1 from 40 % of training, adaptive. Reverse KL: one τ per batch, same weight.\n\n\
+         adaptive (init 1e-3). Reverse KL spline: weight 0 → 1 from the start, adaptive (init 1).\n\n\
          Deviations from experiments.md §5 (project choices, stated): no 60 augmentation dimensions; no weight decay\n\
          (the shared trainer's Adam); the quick profile uses a smaller flow, fewer frames (0.1 ps apart) and epochs.\n\
          The TSF spline row (tempered bins) is not implemented.\n\n\
