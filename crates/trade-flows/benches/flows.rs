@@ -26,6 +26,7 @@ fn phi4_like() -> FlowConfig {
         condition: ConditionConfig {
             input: ConditionInput::Embedding {
                 hidden: vec![32, 32, 32],
+                standardise: None,
             },
             y_dim: 0,
         },

@@ -229,7 +229,7 @@ impl<F: Float> Flow<F> {
         config.validate()?;
         let dim = config.flow_dim();
         let embedding = match &config.condition.input {
-            ConditionInput::Embedding { hidden } => {
+            ConditionInput::Embedding { hidden, .. } => {
                 let net = ConditionerConfig::Mlp {
                     hidden: hidden.clone(),
                     activation: Activation::Silu,
@@ -396,9 +396,13 @@ impl<F: Float> Flow<F> {
                 let c = c.expect("checked");
                 (Some(tape.log(c)), Some(c))
             }
-            ConditionInput::Embedding { .. } => {
+            ConditionInput::Embedding { standardise, .. } => {
                 let c = c.expect("checked");
-                let lc = tape.log(c);
+                let mut lc = tape.log(c);
+                if let Some(s) = standardise {
+                    let centred = tape.add_scalar(lc, -s.centre);
+                    lc = tape.scale(centred, 1.0 / s.scale);
+                }
                 let net = self.embedding.as_ref().expect("built with the config");
                 let e = net.forward(tape, store, lc);
                 (Some(tape.add(e, lc)), Some(c))

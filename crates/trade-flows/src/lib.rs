@@ -56,7 +56,8 @@ pub use base::{Gaussian, Scaling};
 pub use bijector::{Bijector, Chain, Context};
 pub use conditioner::{Conditioner, ConditionerConfig, InitScheme};
 pub use config::{
-    BaseConfig, ConditionConfig, ConditionInput, FlowConfig, LayerConfig, PermutationKind, Phi4Arch,
+    BaseConfig, ConditionConfig, ConditionInput, FlowConfig, LayerConfig, PermutationKind,
+    Phi4Arch, Standardise,
 };
 pub use distribution::{Condition, Distribution};
 pub use error::FlowError;

@@ -461,7 +461,10 @@ fn save_load_round_trip_is_exact() {
             learnable_clamp: true,
         },
     );
-    cfg.condition.input = ConditionInput::Embedding { hidden: vec![4] };
+    cfg.condition.input = ConditionInput::Embedding {
+        hidden: vec![4],
+        standardise: None,
+    };
     cfg.seed = 42;
     let mut m = perturbed(cfg, 0.3, 1);
     // Overwrite the permutations too: load must restore them from the file, not the seed.
@@ -550,4 +553,39 @@ fn errors_at_the_door_name_the_problem() {
     for (x, c, expect) in cases {
         assert_eq!(run(x, c), expect);
     }
+}
+
+#[test]
+fn embedding_standardisation_is_validated_and_maps_the_range_to_unit() {
+    let s = trade_flows::Standardise::log_range(0.22, 0.32);
+    let u = |k: f64| (k.ln() - s.centre) / s.scale;
+    assert!((u(0.22) + 1.0).abs() < 1e-14 && (u(0.32) - 1.0).abs() < 1e-14);
+    for (centre, scale, field) in [
+        (
+            f64::NAN,
+            1.0,
+            "condition.input.embedding.standardise.centre",
+        ),
+        (0.0, 0.0, "condition.input.embedding.standardise.scale"),
+        (
+            0.0,
+            f64::INFINITY,
+            "condition.input.embedding.standardise.scale",
+        ),
+    ] {
+        let mut cfg = FlowConfig::phi4(&Phi4Arch::paper());
+        cfg.condition.input = ConditionInput::Embedding {
+            hidden: vec![4],
+            standardise: Some(trade_flows::Standardise { centre, scale }),
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+    }
+    // Without standardisation the config JSON is unchanged (older model files load).
+    let mut cfg = FlowConfig::phi4(&Phi4Arch {
+        embedding_range: None,
+        ..Phi4Arch::paper()
+    });
+    cfg.seed = 1;
+    assert!(!cfg.to_json().contains("standardise"));
 }
