@@ -69,6 +69,10 @@ pub struct ReproduceArgs {
     /// SNIS and evaluation stay in f64).
     #[arg(long, value_enum, default_value = "f64")]
     matmul_precision: MatmulPrecisionArg,
+    /// Training epochs per run instead of the profile's (phi4 only; the schedule's epoch blocks
+    /// and the TRADE start keep their fractions of training).
+    #[arg(long)]
+    epochs: Option<usize>,
 }
 
 /// `--matmul-precision` values.
@@ -121,6 +125,14 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
             bail!("unknown experiment {e:?}; allowed: {}", all.join(", "));
         }
     }
+    if let Some(n) = args.epochs {
+        if n == 0 {
+            bail!("--epochs = 0 is out of range: allowed ≥ 1");
+        }
+        if let Some(e) = experiments.iter().find(|e| e.as_str() != "phi4") {
+            bail!("--epochs applies to phi4 only, not to {e:?}");
+        }
+    }
     let mut summaries = Vec::new();
     for e in &experiments {
         let summary = match e.as_str() {
@@ -141,4 +153,36 @@ pub fn run(args: ReproduceArgs) -> anyhow::Result<()> {
         println!("{s}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ReproduceArgs,
+    }
+
+    fn error_of(argv: &[&str]) -> String {
+        let cli = Cli::try_parse_from(std::iter::once("reproduce").chain(argv.iter().copied()))
+            .expect("parses");
+        run(cli.args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn epochs_is_checked_before_anything_runs() {
+        assert_eq!(
+            error_of(&["phi4", "--epochs", "0"]),
+            "--epochs = 0 is out of range: allowed ≥ 1"
+        );
+        assert_eq!(
+            error_of(&["phi4", "multi-well", "--epochs", "3"]),
+            "--epochs applies to phi4 only, not to \"multi-well\""
+        );
+        // With no experiment named, every default experiment would run: refused too.
+        assert!(error_of(&["--epochs", "3"]).starts_with("--epochs applies to phi4 only"));
+    }
 }

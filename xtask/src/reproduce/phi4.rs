@@ -52,6 +52,9 @@ struct Setup {
     refresh_every: usize,
     grid_batch: usize,
     trade_start_epoch: usize,
+    /// The profile's epochs, when `--epochs` replaced them (the schedules' epoch blocks and the
+    /// TRADE start keep their fractions of training).
+    profile_epochs: Option<usize>,
 }
 
 impl Setup {
@@ -79,6 +82,7 @@ impl Setup {
                 refresh_every: 2000,
                 grid_batch: 2048,
                 trade_start_epoch: 20,
+                profile_epochs: None,
             },
             Profile::Quick => Self {
                 hmc: HmcSizes {
@@ -107,8 +111,32 @@ impl Setup {
                 refresh_every: 50,
                 grid_batch: 128,
                 trade_start_epoch: 1,
+                profile_epochs: None,
             },
         }
+    }
+
+    /// `--epochs n`: trains n epochs instead of the profile's; every epoch count of the profile
+    /// (TRADE start, the spec's schedule blocks) keeps its fraction of training.
+    fn with_epochs(mut self, epochs: Option<usize>) -> Self {
+        if let Some(n) = epochs {
+            self.trade_start_epoch = self.scaled_epoch(self.trade_start_epoch, n);
+            self.profile_epochs = Some(self.epochs);
+            self.epochs = n;
+        }
+        self
+    }
+
+    /// Epoch `e` of the profile's `epochs`, moved to the same fraction of `n` epochs (≥ 1).
+    fn scaled_epoch(&self, e: usize, n: usize) -> usize {
+        ((e * n) as f64 / self.epochs as f64).round().max(1.0) as usize
+    }
+
+    /// Epoch `e` of the spec's 400-epoch protocol in this setup's epochs (≥ 1, < epochs).
+    fn spec_epoch(&self, e: usize) -> usize {
+        ((e * self.epochs) as f64 / 400.0)
+            .round()
+            .clamp(1.0, (self.epochs - 1).max(1) as f64) as usize
     }
 
     fn kappas(&self) -> Vec<f64> {
@@ -141,12 +169,26 @@ fn optimiser(method: &str, setup: &Setup, spe: usize) -> (Schedule, AdamConfig, 
             41.0,
         ),
         "reverse-kl-nll" => (
-            Schedule::multi_cycle(1.33e-3, &[73 * spe, steps - 73 * spe], &[0.5]),
+            Schedule::multi_cycle(
+                1.33e-3,
+                &[
+                    setup.spec_epoch(73) * spe,
+                    steps - setup.spec_epoch(73) * spe,
+                ],
+                &[0.5],
+            ),
             adam(1.35e-4),
             16.0,
         ),
         _ => (
-            Schedule::multi_cycle(7.66e-5, &[20 * spe, steps - 20 * spe], &[3.0]),
+            Schedule::multi_cycle(
+                7.66e-5,
+                &[
+                    setup.spec_epoch(20) * spe,
+                    steps - setup.spec_epoch(20) * spe,
+                ],
+                &[3.0],
+            ),
             adam(0.0),
             1000.0,
         ),
@@ -329,7 +371,7 @@ fn train_one(
 /// Runs the experiment; returns the summary line.
 pub fn run(args: &ReproduceArgs) -> Result<String> {
     let methods = select_methods(args, "phi4", METHODS, METHODS)?;
-    let mut setup = Setup::of(args.profile);
+    let mut setup = Setup::of(args.profile).with_epochs(args.epochs);
     setup.runs = args.runs(setup.runs)?;
     let started = Instant::now();
     let data = data(&setup, args.seed)?;
@@ -364,7 +406,7 @@ fn setup_line(s: &Setup, n_train: usize) -> String {
          {} FC RQ blocks (MLP {:?}); e(κ) MLP {:?}. Training: {} HMC configurations ({} per κ0 ∈ \
          {{0.25, 0.29}}, thinned every {} trajectories), NLL batch {} with one random lattice \
          symmetry per batch, KL batch {} (κ log-uniform on [0.22, 0.32]), {} epochs, {} run(s) per \
-         method{}. Evaluation: {} κ values on [0.22, 0.33], {} model samples per κ, {} bootstrap \
+         method{}{}. Evaluation: {} κ values on [0.22, 0.33], {} model samples per κ, {} bootstrap \
          resamples; MCMC reference: HMC with {} chains × {} trajectories per κ ({} thermalisation), \
          jackknife errors.",
         a.conv_blocks,
@@ -382,6 +424,10 @@ fn setup_line(s: &Setup, n_train: usize) -> String {
         s.runs,
         s.quick_lr.map_or(String::new(), |lr| format!(
             " (quick: one OneCycle, max lr {lr}, clip 10, no weight decay)"
+        )),
+        s.profile_epochs.map_or(String::new(), |e| format!(
+            "; **--epochs {} instead of the profile's {e}** (TRADE from epoch {})",
+            s.epochs, s.trade_start_epoch
         )),
         s.n_kappa,
         s.n_eval,
