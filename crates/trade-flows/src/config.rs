@@ -38,11 +38,11 @@ pub enum ConditionInput {
 /// An affine map of the input of an MLP (its first layer has weights and biases; the skip
 /// term feeds conditioners that have them too) changes nothing the embedding can represent,
 /// only how fast it is learned: the two φ⁴ training conditions κ0 = 0.25 and 0.29 are 0.15
-/// apart in log κ, and with the raw input a flow
-/// trained by NLL on both barely tells them apart after a thousand steps (measured:
-/// ⟨|m|⟩ 0.93 and 1.12 at κ = 0.25 and 0.29 after 1024 steps, against 0.33 and 1.91 in the
-/// data); with [0.22, 0.32] standardised to [−1, 1] (κ0 at −0.32 and +0.47), the same run
-/// follows the magnetisation curve (0.33 and 1.74).
+/// apart in log κ, and with the raw input a flow trained by NLL on both barely tells them
+/// apart after a thousand steps (measured: ⟨|m|⟩ 0.93 and 1.12 at κ = 0.25 and 0.29 after
+/// 1024 steps, against 0.33 and 1.91 in the data); with [0.22, 0.32] standardised to
+/// [−1, 1] (κ0 at −0.32 and +0.47), the same run follows the magnetisation curve (0.33 and
+/// 1.74; `docs/reproduce.md`, φ⁴).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Standardise {
