@@ -174,3 +174,37 @@ pub fn log_abs_det(mut m: Array2<f64>) -> f64 {
     }
     acc
 }
+
+/// Largest relative error (|analytic − numerical| / max(|numerical|, 1)) between the parameter
+/// gradients of `loss` (value and gradients from one reverse sweep) and central differences of
+/// its value, per trainable parameter of `m`, as `(name, error)`.
+pub fn parameter_gradient_errors(
+    m: &FlowModel,
+    loss: impl Fn(&ParamStore) -> (f64, trade_ad::Gradients),
+) -> Vec<(String, f64)> {
+    let (_, grads) = loss(&m.params);
+    m.params
+        .ids()
+        .filter(|&id| m.params.is_trainable(id))
+        .map(|id| {
+            let num = numerical_gradient(
+                |p| {
+                    let mut st = m.params.clone();
+                    *st.get_mut(id) = p.clone();
+                    loss(&st).0
+                },
+                m.params.get(id),
+            );
+            let ana = grads
+                .param(id)
+                .cloned()
+                .unwrap_or_else(|| Array2::zeros(num.dim()));
+            let err = (&ana - &num)
+                .iter()
+                .zip(num.iter())
+                .map(|(e, n)| e.abs() / n.abs().max(1.0))
+                .fold(0.0, f64::max);
+            (m.params.name(id).to_string(), err)
+        })
+        .collect()
+}
