@@ -134,31 +134,6 @@ impl RqSpline {
         let kn = self.knots(tape, raw);
         inverse_knots(tape, &kn, y)
     }
-
-    /// Reshapes (n, D·(3K+1)) params and (n, D) values to per-element rows, applies `f`, and
-    /// reshapes back: (n, D) values and (n, 1) summed log-dets.
-    fn per_element<F: Float>(
-        &self,
-        tape: &mut Tape<F>,
-        params: Var,
-        v: Var,
-        f: impl FnOnce(&Self, &mut Tape<F>, Var, Var) -> (Var, Var),
-    ) -> (Var, Var) {
-        let (n, d) = tape.shape(v);
-        let p = 3 * self.bins + 1;
-        assert_eq!(
-            tape.shape(params),
-            (n, d * p),
-            "rq spline: params shape for {d} dims and {} bins",
-            self.bins
-        );
-        let raw = tape.reshape(params, (n * d, p));
-        let flat = tape.reshape(v, (n * d, 1));
-        let (out, ld) = f(self, tape, raw, flat);
-        let out = tape.reshape(out, (n, d));
-        let ld = tape.reshape(ld, (n, d));
-        (out, tape.sum(ld, Some(Axis(1))))
-    }
 }
 
 /// The RQ spline forward of per-row knots on (m, 1) inputs: (y, log dy/dx), both (m, 1); linear
@@ -317,17 +292,45 @@ fn search<F: Float>(
     (idx, inside)
 }
 
+/// Reshapes (n, D·P) params and (n, D) values of an element-wise spline to per-element rows
+/// ((n·D, P) and (n·D, 1)), applies `f`, and reshapes back: (n, D) values and (n, 1) summed
+/// log-dets. Shared by [`RqSpline`] and the unit-interval spline.
+pub(super) fn per_element<F: Float>(
+    tape: &mut Tape<F>,
+    params: Var,
+    v: Var,
+    p: usize,
+    f: impl FnOnce(&mut Tape<F>, Var, Var) -> (Var, Var),
+) -> (Var, Var) {
+    let (n, d) = tape.shape(v);
+    assert_eq!(
+        tape.shape(params),
+        (n, d * p),
+        "spline: params shape for {d} dims of {p} numbers each"
+    );
+    let raw = tape.reshape(params, (n * d, p));
+    let flat = tape.reshape(v, (n * d, 1));
+    let (out, ld) = f(tape, raw, flat);
+    let out = tape.reshape(out, (n, d));
+    let ld = tape.reshape(ld, (n, d));
+    (out, tape.sum(ld, Some(Axis(1))))
+}
+
 impl<F: Float> CouplingTransform<F> for RqSpline {
     fn params_per_dim(&self) -> usize {
         3 * self.bins + 1
     }
 
     fn forward(&self, tape: &mut Tape<F>, _: &ParamStore<F>, params: Var, x: Var) -> (Var, Var) {
-        self.per_element(tape, params, x, Self::forward_flat)
+        per_element(tape, params, x, 3 * self.bins + 1, |t, r, v| {
+            self.forward_flat(t, r, v)
+        })
     }
 
     fn inverse(&self, tape: &mut Tape<F>, _: &ParamStore<F>, params: Var, y: Var) -> (Var, Var) {
-        self.per_element(tape, params, y, Self::inverse_flat)
+        per_element(tape, params, y, 3 * self.bins + 1, |t, r, v| {
+            self.inverse_flat(t, r, v)
+        })
     }
 }
 

@@ -16,7 +16,7 @@
 //! All raw outputs 0 give the identity. Defaults m = m_δ = 1e-3 (the nflows/bgflow values).
 
 use super::coupling::CouplingTransform;
-use super::spline::{Knots, forward_knots, inverse_knots};
+use super::spline::{Knots, forward_knots, inverse_knots, per_element};
 use ndarray::{Array2, Axis};
 use trade_ad::{Float, ParamStore, Tape, Var};
 
@@ -131,30 +131,6 @@ impl UnitSpline {
             }
         }
     }
-
-    /// Applies `f` per element of (n, D) values with (n, D·P) params: (n, D) and (n, 1) log-dets.
-    fn per_element<F: Float>(
-        &self,
-        tape: &mut Tape<F>,
-        params: Var,
-        v: Var,
-        f: impl FnOnce(&Self, &mut Tape<F>, Var, Var) -> (Var, Var),
-    ) -> (Var, Var) {
-        let (n, d) = tape.shape(v);
-        let p = self.params();
-        assert_eq!(
-            tape.shape(params),
-            (n, d * p),
-            "unit spline: params shape for {d} dims and {} bins",
-            self.bins
-        );
-        let raw = tape.reshape(params, (n * d, p));
-        let flat = tape.reshape(v, (n * d, 1));
-        let (out, ld) = f(self, tape, raw, flat);
-        let out = tape.reshape(out, (n, d));
-        let ld = tape.reshape(ld, (n, d));
-        (out, tape.sum(ld, Some(Axis(1))))
-    }
 }
 
 impl<F: Float> CouplingTransform<F> for UnitSpline {
@@ -163,11 +139,15 @@ impl<F: Float> CouplingTransform<F> for UnitSpline {
     }
 
     fn forward(&self, tape: &mut Tape<F>, _: &ParamStore<F>, params: Var, x: Var) -> (Var, Var) {
-        self.per_element(tape, params, x, Self::forward_flat)
+        per_element(tape, params, x, self.params(), |t, r, v| {
+            self.forward_flat(t, r, v)
+        })
     }
 
     fn inverse(&self, tape: &mut Tape<F>, _: &ParamStore<F>, params: Var, y: Var) -> (Var, Var) {
-        self.per_element(tape, params, y, Self::inverse_flat)
+        per_element(tape, params, y, self.params(), |t, r, v| {
+            self.inverse_flat(t, r, v)
+        })
     }
 }
 
