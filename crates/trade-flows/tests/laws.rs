@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ndarray::{Array2, array, s};
 use trade_ad::testing::{gradcheck, second_order_check, tangent_check};
-use trade_ad::{ParamStore, Tape, Var};
+use trade_ad::{Tape, Var};
 use trade_flows::config::ConditionConfig;
 use trade_flows::conv::ConvSpec;
 use trade_flows::{
@@ -422,33 +422,6 @@ fn x_gradient_c_tangent_and_mixed_second_order_match_the_oracle() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         second_order_check(&f, &[x], &c, 1e-5, 1e-4).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
-}
-
-/// Σ W ⊙ v for a fixed pseudo-random W.
-fn project(t: &mut Tape, v: Var) -> Var {
-    let w = grid(t.shape(v).0, t.shape(v).1, 2.0);
-    let w = t.constant(w);
-    let p = t.mul(v, w);
-    t.sum(p, None)
-}
-
-/// The loss `Σ W ⊙ log q` (`tangent = false`) or `Σ W ⊙ ∂_c log q` (true), and its parameter
-/// gradients from one reverse sweep.
-fn param_loss(
-    m: &FlowModel,
-    store: &ParamStore,
-    x: &Array2<f64>,
-    c: &Array2<f64>,
-    tangent: bool,
-) -> (f64, trade_ad::Gradients) {
-    let mut t: Tape = Tape::new();
-    let cv = t.condition(c.clone());
-    let cond = condition(m, &mut t, Some(cv), c);
-    let xv = t.constant(x.clone());
-    let lp = m.flow.log_prob(&mut t, store, xv, &cond).unwrap();
-    let v = if tangent { t.tangent(lp).unwrap() } else { lp };
-    let l = project(&mut t, v);
-    (t.scalar(l), t.backward(l))
 }
 
 #[test]

@@ -177,32 +177,6 @@ fn x_gradient_c_tangent_and_mixed_second_order_match_the_oracle() {
     }
 }
 
-/// Σ W ⊙ log q (or Σ W ⊙ ∂_c log q) and its parameter gradients.
-fn param_loss(
-    m: &FlowModel,
-    store: &ParamStore,
-    x: &Array2<f64>,
-    c: &Array2<f64>,
-    tangent: bool,
-) -> (f64, trade_ad::Gradients) {
-    let mut t: Tape = Tape::new();
-    let cv = t.condition(c.clone());
-    let cond = condition(m, &mut t, Some(cv), c);
-    let xv = t.constant(x.clone());
-    let lp = m.flow.log_prob(&mut t, store, xv, &cond).unwrap();
-    // The shift and the clamp do not see c: their log q has no c-tangent (the zero one).
-    let v = if tangent {
-        t.tangent(lp)
-            .unwrap_or_else(|| t.constant(Array2::zeros((x.nrows(), 1))))
-    } else {
-        lp
-    };
-    let w = t.constant(grid(x.nrows(), 1, 2.0));
-    let p = t.mul(v, w);
-    let l = t.sum(p, None);
-    (t.scalar(l), t.backward(l))
-}
-
 #[test]
 fn parameter_gradients_first_and_mixed_second_order_match_finite_differences() {
     for (name, cfg) in cases() {

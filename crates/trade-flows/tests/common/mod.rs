@@ -208,3 +208,37 @@ pub fn parameter_gradient_errors(
         })
         .collect()
 }
+
+/// Σ W ⊙ v for a fixed pseudo-random W.
+pub fn project(t: &mut Tape, v: Var) -> Var {
+    let w = grid(t.shape(v).0, t.shape(v).1, 2.0);
+    let w = t.constant(w);
+    let p = t.mul(v, w);
+    t.sum(p, None)
+}
+
+/// The loss `Σ W ⊙ log q` (`tangent = false`) or `Σ W ⊙ ∂_c log q` (true), and its parameter
+/// gradients from one reverse sweep. Layers that do not see c (a circular shift, the unit
+/// clamp) record no c-tangent; theirs is the zero one. (Whether a conditional flow's tangent
+/// is right is `tangent_check`'s job, against finite differences in c.)
+pub fn param_loss(
+    m: &FlowModel,
+    store: &ParamStore,
+    x: &Array2<f64>,
+    c: &Array2<f64>,
+    tangent: bool,
+) -> (f64, trade_ad::Gradients) {
+    let mut t: Tape = Tape::new();
+    let cv = t.condition(c.clone());
+    let cond = condition(m, &mut t, Some(cv), c);
+    let xv = t.constant(x.clone());
+    let lp = m.flow.log_prob(&mut t, store, xv, &cond).unwrap();
+    let v = if tangent {
+        t.tangent(lp)
+            .unwrap_or_else(|| t.constant(Array2::zeros((x.nrows(), 1))))
+    } else {
+        lp
+    };
+    let l = project(&mut t, v);
+    (t.scalar(l), t.backward(l))
+}
